@@ -1,0 +1,132 @@
+"""Label efficiency: our network vs an ilastik-style random forest vs dense training.
+
+On the real sets in ../shared/data, synthetic scribbles are drawn along the skeletons of the
+true regions of the training images (deterministic, see core/scribbles.py). Every method is
+scored by per-class Dice over all pixels of held-out images. Run from the repository root:
+
+    python benchmarks/label_efficiency.py                       # 1 %, 120 s, all three sets
+    python benchmarks/label_efficiency.py --fractions 0.005 0.01 0.02 --seconds 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from napari_frugalseg.core.config import ModelConfig, TrainConfig
+from napari_frugalseg.core.datasets import LOADERS, Dataset
+from napari_frugalseg.core.labels import dice_per_class
+from napari_frugalseg.core.predict import predict_image, run_to_end
+from napari_frugalseg.core.scribbles import skeleton_scribbles
+from napari_frugalseg.core.train import Trainer, TrainingData
+
+# held-out images of each set, and the class each target is about (1-based)
+SPLITS = {
+    "isbi2012": (lambda i: i >= 20, "membrane"),
+    "dsb2018": (lambda i: i % 4 == 3, "nucleus"),
+    "drosophila_vnc": (lambda i: i >= 8, "mitochondria"),
+}
+
+
+def split(ds: Dataset):
+    test_of, _ = SPLITS[ds.name]
+    train = [i for i in range(len(ds.images)) if not test_of(i)]
+    test = [i for i in range(len(ds.images)) if test_of(i)]
+    return train, test
+
+
+def score(ds: Dataset, test: list[int], predictions: list[np.ndarray]) -> np.ndarray:
+    pred = np.concatenate([p.ravel() for p in predictions])
+    truth = np.concatenate([ds.labels[i].ravel() for i in test])
+    return dice_per_class(pred, truth, len(ds.classes))
+
+
+def run_network(ds, train, test, labels, seconds, seed=0):
+    config = ModelConfig(classes=ds.classes, in_channels=ds.images[0].shape[0])
+    tc = TrainConfig(max_seconds=seconds, seed=seed)
+    data = TrainingData([ds.images[i] for i in train], labels, config.norm_percentiles)
+    trainer = Trainer(data, config, tc)
+    t0 = time.perf_counter()
+    for _ in trainer.run():
+        pass
+    t_train = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    preds = [run_to_end(predict_image(trainer.model, config, ds.images[i])).classes for i in test]
+    return preds, t_train, time.perf_counter() - t0, trainer.step
+
+
+def _features(image: np.ndarray) -> np.ndarray:
+    from skimage.feature import multiscale_basic_features
+
+    img = np.moveaxis(image, 0, -1).astype(np.float32)
+    return multiscale_basic_features(img, channel_axis=-1, sigma_min=1, sigma_max=16)
+
+
+def run_forest(ds, train, test, labels, seed=0):
+    """The ilastik / napari-convpaint-style baseline: filter-bank features + random forest."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    t0 = time.perf_counter()
+    xs, ys = [], []
+    for i, lab in zip(train, labels):
+        m = lab > 0
+        xs.append(_features(ds.images[i])[m])
+        ys.append(lab[m])
+    rf = RandomForestClassifier(n_estimators=100, n_jobs=2, random_state=seed)
+    rf.fit(np.concatenate(xs), np.concatenate(ys))
+    t_train = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    preds = []
+    for i in test:
+        f = _features(ds.images[i])
+        preds.append(rf.predict(f.reshape(-1, f.shape[-1])).reshape(f.shape[:-1]))
+    return preds, t_train, time.perf_counter() - t0, 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    p.add_argument("--sets", nargs="+", default=list(LOADERS), choices=list(LOADERS))
+    p.add_argument("--fractions", nargs="+", type=float, default=[0.01])
+    p.add_argument("--seconds", type=float, default=120.0)
+    p.add_argument("--no-dense", action="store_true", help="skip the dense-label reference")
+    p.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    args = p.parse_args(argv)
+
+    rows = []
+    print(f"label efficiency: {args.seconds:.0f} s of training per network, held-out images")
+    header = f"{'set':<15}{'labels':<8}{'method':<14}{'target Dice':>12}  {'per-class Dice':<44}{'train s':>8}{'steps':>7}{'pred s':>8}"
+    print(header)
+    for name in args.sets:
+        ds = LOADERS[name](args.data)
+        train, test = split(ds)
+        target = ds.classes.index(SPLITS[name][1])
+        runs = []
+        for frac in args.fractions:
+            scribbles = [skeleton_scribbles(ds.labels[i], frac, seed=i) for i in train]
+            runs.append((f"{frac:.1%}", "network", lambda s=scribbles: run_network(ds, train, test, s, args.seconds)))
+            runs.append((f"{frac:.1%}", "forest", lambda s=scribbles: run_forest(ds, train, test, s)))
+        if not args.no_dense:
+            dense = [ds.labels[i] for i in train]
+            runs.append(("dense", "network", lambda: run_network(ds, train, test, dense, args.seconds)))
+        for labels_name, method, fn in runs:
+            preds, t_train, t_pred, steps = fn()
+            dice = score(ds, test, preds)
+            per_class = " ".join(f"{c[:6]}={d:.3f}" for c, d in zip(ds.classes, dice))
+            print(f"{name:<15}{labels_name:<8}{method:<14}{dice[target]:>12.3f}  {per_class:<44}"
+                  f"{t_train:>8.1f}{steps:>7}{t_pred:>8.1f}", flush=True)
+            rows.append(dict(set=name, labels=labels_name, method=method, target=ds.classes[target],
+                             target_dice=float(dice[target]), dice=dict(zip(ds.classes, map(float, dice))),
+                             train_s=t_train, steps=steps, predict_s=t_pred))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

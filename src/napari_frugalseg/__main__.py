@@ -1,0 +1,3 @@
+from napari_frugalseg.cli import main
+
+raise SystemExit(main())

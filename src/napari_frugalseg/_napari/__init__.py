@@ -1,0 +1,1 @@
+"""The thin napari layer: translates between layers and the core."""

@@ -1,0 +1,263 @@
+"""Command line: ``frugalseg train | predict | demo`` (also ``python -m napari_frugalseg``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from importlib.resources import files
+from pathlib import Path
+
+from napari_frugalseg.core.errors import FrugalsegError
+
+EXIT_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="frugalseg", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model from scribbles or labels")
+    t.add_argument("--image", nargs="+", required=True, type=Path)
+    t.add_argument("--labels", nargs="+", required=True, type=Path)
+    t.add_argument("--out", required=True, type=Path, help="model folder to write")
+    t.add_argument("--max-seconds", type=float, default=None)
+    t.add_argument("--max-steps", type=int, default=None)
+    t.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--init", type=Path, default=None, help="model folder to start from")
+    t.add_argument("--ndim", type=int, choices=(2, 3), default=2)
+    t.add_argument("--classes", nargs="+", default=None, help="names of classes 1..K")
+    t.add_argument("--patch-size", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--width", type=int, default=16)
+    t.add_argument("--depth", type=int, default=3)
+
+    q = sub.add_parser("predict", help="segment images with a trained model")
+    q.add_argument("--model", required=True, type=Path)
+    q.add_argument("--image", nargs="+", required=True, type=Path)
+    q.add_argument("--out", required=True, type=Path, help="folder for <stem>.tif masks")
+    q.add_argument("--probabilities", action="store_true", help="also <stem>_probabilities.tif")
+    q.add_argument("--device", default="auto")
+
+    d = sub.add_parser("demo", help="train on the shipped sample and predict (about a minute)")
+    d.add_argument("--out", type=Path, default=Path("frugalseg-demo"))
+    d.add_argument("--max-seconds", type=float, default=45.0)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"train": train, "predict": predict, "demo": demo}[args.command](args)
+    except FrugalsegError as exc:
+        print(f"frugalseg: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+# -- train ------------------------------------------------------------------------------------
+def _load_training(args):
+    from napari_frugalseg.core.io import read_array, read_image
+    from napari_frugalseg.core.labels import as_label_array
+
+    if len(args.image) != len(args.labels):
+        raise FrugalsegError(
+            f"{len(args.image)} --image file(s) but {len(args.labels)} --labels file(s); "
+            "give one label file per image, in the same order"
+        )
+    images, labels = [], []
+    for im_path, lab_path in zip(args.image, args.labels):
+        image = read_image(im_path)
+        lab = as_label_array(read_array(lab_path), str(lab_path))
+        if lab.shape != image.shape[1:]:
+            raise FrugalsegError(
+                f"{lab_path}: labels have shape {lab.shape} but {im_path} has spatial shape "
+                f"{image.shape[1:]}"
+            )
+        if images and image.shape[0] != images[0].shape[0]:
+            raise FrugalsegError(
+                f"{im_path}: {image.shape[0]} channel(s), but {args.image[0]} has "
+                f"{images[0].shape[0]}"
+            )
+        images.append(image)
+        labels.append(lab)
+    return images, labels
+
+
+def train(args) -> int:
+    from tqdm import tqdm
+
+    from napari_frugalseg.core.bundle import load_bundle, save_bundle
+    from napari_frugalseg.core.config import ModelConfig, TrainConfig
+    from napari_frugalseg.core.labels import check_training_labels, default_class_names
+    from napari_frugalseg.core.train import Trainer, TrainingData
+
+    images, labels = _load_training(args)
+    n_classes = check_training_labels(labels, [str(p) for p in args.labels])
+    for image, path in zip(images, args.image):
+        if image.ndim - 1 < args.ndim:
+            raise FrugalsegError(f"{path}: a 3D model (--ndim 3) needs a 3D stack")
+    init = load_bundle(args.init) if args.init else None
+    if init:
+        config = init.config
+        if config.in_channels != images[0].shape[0]:
+            raise FrugalsegError(
+                f"{args.init}: model expects {config.in_channels} channel(s), "
+                f"{args.image[0]} has {images[0].shape[0]}"
+            )
+        if config.n_classes != n_classes:
+            raise FrugalsegError(
+                f"{args.init}: model has {config.n_classes} classes, labels use {n_classes}"
+            )
+    else:
+        names = tuple(args.classes) if args.classes else default_class_names(n_classes)
+        if len(names) != n_classes:
+            raise FrugalsegError(f"--classes names {len(names)} classes, labels use {n_classes}")
+        patch = args.patch_size or (128 if args.ndim == 2 else 48)
+        if args.ndim == 3:
+            patch_size = (min(16, min(im.shape[1] for im in images)), patch, patch)
+        else:
+            patch_size = (patch, patch)
+        config = ModelConfig(
+            classes=names,
+            in_channels=images[0].shape[0],
+            ndim=args.ndim,
+            width=args.width,
+            depth=args.depth,
+            anisotropic_levels=1 if args.ndim == 3 else 0,
+            patch_size=patch_size,
+        )
+    max_seconds = args.max_seconds
+    if max_seconds is None and args.max_steps is None:
+        max_seconds = 120.0
+    tc = TrainConfig(
+        max_steps=args.max_steps,
+        max_seconds=max_seconds,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+    )
+    trainer = Trainer(
+        TrainingData(images, labels, config.norm_percentiles),
+        config,
+        tc,
+        model=init.model if init else None,
+    )
+    print(f"training a {config.ndim}D U-Net for {n_classes} classes on {trainer.device}")
+    total = args.max_steps if args.max_steps else int(max_seconds)
+    unit = "step" if args.max_steps else "s"
+    bar = tqdm(total=total, unit=unit, dynamic_ncols=True, file=sys.stderr, mininterval=1.0)
+    run = trainer.run()
+    interrupted = False
+    try:
+        for p in run:
+            bar.n = p.step if args.max_steps else min(total, int(p.seconds))
+            post = {"loss": f"{p.loss:.3f}"}
+            if trainer.best_score > -1e9 and trainer.val_batches:
+                post["val_dice"] = f"{trainer.best_score:.3f}"
+            bar.set_postfix(post, refresh=True)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        run.close()  # restores the best weights
+        bar.close()
+    if trainer.step == 0:
+        raise FrugalsegError(f"{args.out}: interrupted before the first step; nothing saved")
+    save_bundle(args.out, trainer.model, config, tc, trainer.history)
+    if interrupted:
+        print(
+            f"frugalseg: error: interrupted at step {trainer.step}; the best model so far "
+            f"is saved in {args.out}",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    print(f"trained {trainer.step} steps; model saved in {args.out}")
+    return 0
+
+
+# -- predict ----------------------------------------------------------------------------------
+def predict(args) -> int:
+    from tqdm import tqdm
+
+    from napari_frugalseg.core.bundle import check_image_fits, load_bundle
+    from napari_frugalseg.core.device import resolve_device
+    from napari_frugalseg.core.io import read_image, write_tiff
+    from napari_frugalseg.core.predict import predict_image
+
+    device = resolve_device(args.device)
+    bundle = load_bundle(args.model, device)
+    stems = [p.stem for p in args.image]
+    if len(set(stems)) != len(stems):
+        raise FrugalsegError("two input images share a file name stem; outputs would collide")
+    # check every input first so that a bad one leaves no partial output behind
+    for path in args.image:
+        check_image_fits(bundle.config, read_image(path), str(path))
+    written: list[Path] = []
+    try:
+        for path in args.image:
+            image = read_image(path)
+            gen = predict_image(
+                bundle.model, bundle.config, image, device, probabilities=args.probabilities,
+                name=str(path),
+            )
+            with tqdm(desc=path.name, unit="band", file=sys.stderr, leave=False) as bar:
+                while True:
+                    try:
+                        prog = next(gen)
+                    except StopIteration as stop:
+                        result = stop.value
+                        break
+                    bar.total = prog.total
+                    bar.update(prog.done - bar.n)
+            written.append(write_tiff(args.out / f"{path.stem}.tif", result.classes))
+            if args.probabilities:
+                written.append(
+                    write_tiff(args.out / f"{path.stem}_probabilities.tif", result.probabilities)
+                )
+            print(f"{path} -> {written[-1 - int(args.probabilities)]}")
+    except BaseException:
+        for w in written:
+            w.unlink(missing_ok=True)
+        raise
+    return 0
+
+
+# -- demo -------------------------------------------------------------------------------------
+def sample_path(name: str) -> Path:
+    """Path of a file shipped in ``napari_frugalseg/data``."""
+    return Path(str(files("napari_frugalseg") / "data" / name))
+
+
+def demo(args) -> int:
+    import numpy as np
+
+    from napari_frugalseg.core.io import read_array
+    from napari_frugalseg.core.labels import dice_per_class
+
+    image, labels = sample_path("blobs.tif"), sample_path("blobs_annotations.tif")
+    out = args.out
+    print(
+        "frugalseg demo: 'blobs' (real image, real hand-drawn scribbles: 1 = background, "
+        "2 = blob; CC-BY 4.0, R. Haase)"
+    )
+    t0 = time.perf_counter()
+    rc = main([
+        "train", "--image", str(image), "--labels", str(labels), "--out", str(out / "model"),
+        "--max-seconds", str(args.max_seconds), "--classes", "background", "blob",
+    ])
+    if rc:
+        return rc
+    rc = main(["predict", "--model", str(out / "model"), "--image", str(image), "--out", str(out)])
+    if rc:
+        return rc
+    pred = read_array(out / "blobs.tif")
+    truth = (read_array(sample_path("blobs_labeled.tif")) > 0).astype(np.int32) + 1
+    dice = dice_per_class(pred, truth, 2)
+    print(f"done in {time.perf_counter() - t0:.0f} s; mask in {out / 'blobs.tif'}, model in {out / 'model'}")
+    print(f"Dice against the reference labels: background {dice[0]:.3f}, blob {dice[1]:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

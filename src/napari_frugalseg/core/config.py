@@ -1,0 +1,96 @@
+"""Configuration as frozen dataclasses, saved beside every model as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from napari_frugalseg import __version__
+
+
+def _from_dict(cls, data: dict[str, Any], what: str):
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys with a clear message."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{what} has unknown keys {unknown}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What a model expects and how it is built.
+
+    ``classes`` names the label values 1..K in order (value k is ``classes[k-1]``).
+    """
+
+    classes: tuple[str, ...]
+    in_channels: int = 1
+    ndim: int = 2
+    width: int = 16
+    depth: int = 3
+    anisotropic_levels: int = 0
+    norm_percentiles: tuple[float, float] = (1.0, 99.8)
+    patch_size: tuple[int, ...] = (128, 128)
+    version: str = __version__
+
+    def __post_init__(self):
+        if len(self.classes) < 2:
+            raise ValueError("a model needs at least two classes")
+        if self.ndim not in (2, 3):
+            raise ValueError(f"ndim must be 2 or 3, not {self.ndim}")
+        if len(self.patch_size) != self.ndim:
+            raise ValueError(f"patch_size {self.patch_size} does not have {self.ndim} axes")
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        return _from_dict(cls, data, "model config")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained. A budget of ``None`` means unlimited on that axis."""
+
+    max_steps: int | None = None
+    max_seconds: float | None = 120.0
+    batch_size: int = 8
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-5
+    ce_weight: float = 1.0
+    dice_weight: float = 1.0
+    val_fraction: float = 0.2
+    val_every: int = 25
+    seed: int | None = 0
+    device: str = "auto"
+    augment: bool = True
+    elastic: bool = False
+    intensity_jitter: float = 0.15
+
+    def __post_init__(self):
+        if self.max_steps is None and self.max_seconds is None:
+            raise ValueError("give a budget: max_steps, max_seconds or both")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ValueError("max_seconds must be positive")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError("val_fraction must be in [0, 1)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        return _from_dict(cls, data, "train config")
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)

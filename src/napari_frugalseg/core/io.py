@@ -1,0 +1,136 @@
+"""Reading images and labels, writing masks, model bundles; every write is atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_frugalseg.core.errors import FrugalsegError
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy")
+
+
+def read_array(path: str | os.PathLike) -> np.ndarray:
+    """The pixel array of a TIFF, PNG, JPEG or .npy file, with a clear error if unreadable."""
+    path = Path(path)
+    if not path.exists():
+        raise FrugalsegError(f"{path}: no such file")
+    if path.is_dir():
+        raise FrugalsegError(f"{path}: is a folder, not an image file")
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise FrugalsegError(
+            f"{path}: unsupported file type '{suffix}' (use {', '.join(IMAGE_SUFFIXES)})"
+        )
+    try:
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            return np.asarray(tifffile.imread(path))
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        import imageio.v3 as iio
+
+        return np.asarray(iio.imread(path))
+    except Exception as exc:  # any decoder failure is the file's problem
+        raise FrugalsegError(f"{path}: cannot be read as an image ({exc})") from None
+
+
+def to_channels_first(array: np.ndarray, name: str, channel_axis: int | None = None) -> np.ndarray:
+    """Return (C, *spatial) from a grey, RGB(A), multi-channel 2D image or a 3D stack.
+
+    Without ``channel_axis``: 2D arrays are grey; a last axis of 3 or 4 is RGB(A) (alpha is
+    dropped); other 3D arrays are stacks (Z, Y, X); 4D arrays are (Z, Y, X, C) if the last axis
+    is at most 4 long, else (C, Z, Y, X) / (Z, C, Y, X) by the shortest axis.
+    """
+    a = np.asarray(array)
+    if a.dtype.kind not in "biuf":
+        raise FrugalsegError(f"{name}: pixel type {a.dtype} is not numeric")
+    if channel_axis is not None:
+        return np.moveaxis(a, channel_axis, 0)
+    if a.ndim == 2:
+        return a[None]
+    if a.ndim == 3:
+        if a.shape[-1] in (3, 4) and min(a.shape[:2]) > 4:
+            return np.moveaxis(a[..., :3], -1, 0)
+        return a[None]
+    if a.ndim == 4:
+        if a.shape[-1] <= 4:
+            return np.moveaxis(a, -1, 0)
+        return np.moveaxis(a, int(np.argmin(a.shape[:2])), 0)
+    raise FrugalsegError(f"{name}: cannot interpret an image with {a.ndim} axes {a.shape}")
+
+
+def check_finite(image: np.ndarray, name: str) -> None:
+    if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
+        raise FrugalsegError(f"{name}: image contains NaN or infinite values")
+
+
+def read_image(path: str | os.PathLike, channel_axis: int | None = None) -> np.ndarray:
+    """A checked image as (C, *spatial)."""
+    image = to_channels_first(read_array(path), str(path), channel_axis)
+    check_finite(image, str(path))
+    return image
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_tiff(path: str | os.PathLike, array: np.ndarray) -> Path:
+    import tifffile
+
+    return atomic_write(path, lambda tmp: tifffile.imwrite(tmp, np.asarray(array), photometric="minisblack"))
+
+
+def write_png(path: str | os.PathLike, array: np.ndarray) -> Path:
+    import imageio.v3 as iio
+
+    return atomic_write(path, lambda tmp: iio.imwrite(tmp, np.asarray(array), extension=".png"))
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    text = json.dumps(data, indent=2)
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def atomic_dir(path: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
+    """Fill a temporary folder beside ``path`` and swap it in, so ``path`` is never half-written.
+
+    An existing folder is replaced only once the new one is complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
+    try:
+        fill(tmp)
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            old.rmdir()
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path

@@ -1,0 +1,140 @@
+"""Label conventions, defined once.
+
+A label image holds 0 = unlabelled and k >= 1 = class k. Predictions use the same values, so
+scribbles and predictions share colours. Class k is channel k-1 of a network's output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from napari_frugalseg.core.errors import FrugalsegError
+
+UNLABELLED = 0
+
+
+def as_label_array(labels: np.ndarray, name: str) -> np.ndarray:
+    """Check a label image and return it as int32; ``name`` (a file or layer) goes in errors."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind == "b":
+        return labels.astype(np.int32)
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)):
+            raise FrugalsegError(f"{name}: labels contain NaN or infinite values")
+        if np.any(labels != np.round(labels)):
+            raise FrugalsegError(
+                f"{name}: labels must be whole numbers (0 = unlabelled, k = class k), "
+                "found fractional values"
+            )
+    elif labels.dtype.kind not in "iu":
+        raise FrugalsegError(f"{name}: labels must be integers, not {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        raise FrugalsegError(
+            f"{name}: labels must not be negative (found {labels.min()}); "
+            "use 0 for unlabelled and 1, 2, ... for classes"
+        )
+    if labels.size and labels.max() > 255:
+        raise FrugalsegError(
+            f"{name}: label value {labels.max()} is too large; frugalseg expects class values "
+            "1..K with K <= 255 (is this an instance mask?)"
+        )
+    return labels.astype(np.int32)
+
+
+def check_training_labels(labels: Sequence[np.ndarray], names: Sequence[str]) -> int:
+    """Validate the label images of one training run; return the number of classes K."""
+    present: set[int] = set()
+    for lab, name in zip(labels, names):
+        values = set(np.unique(lab).tolist()) - {UNLABELLED}
+        if not values:
+            raise FrugalsegError(f"{name}: no labelled pixel (every value is 0 = unlabelled)")
+        present |= values
+    if len(present) < 2:
+        only = next(iter(present))
+        raise FrugalsegError(
+            f"{', '.join(names)}: only class {only} is labelled; "
+            "scribble at least two classes (for example background and foreground)"
+        )
+    return max(present)
+
+
+def default_class_names(n_classes: int) -> tuple[str, ...]:
+    return tuple(f"class {k}" for k in range(1, n_classes + 1))
+
+
+def strokes(labels: np.ndarray) -> tuple[np.ndarray, int]:
+    """Connected components of labelled pixels of the same class: the user's strokes.
+
+    Returns (stroke ids, 0 where unlabelled; count).
+    """
+    ids = np.zeros(labels.shape, np.int32)
+    count = 0
+    structure = np.ones((3,) * labels.ndim, bool)
+    for value in np.unique(labels):
+        if value == UNLABELLED:
+            continue
+        comp, n = ndi.label(labels == value, structure=structure)
+        ids[comp > 0] = comp[comp > 0] + count
+        count += n
+    return ids, count
+
+
+def _stroke_key(first_index: int, salt: int) -> float:
+    """A stable pseudo-random number in [0, 1) for a stroke, from where it starts."""
+    return ((first_index * 2654435761 + salt * 40503) % 2**32) / 2**32
+
+
+def split_strokes(
+    labels: Sequence[np.ndarray], fraction: float, salt: int = 0
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Hold out whole strokes for validation, never pixels.
+
+    A stroke is held out by a stable hash of where it starts, so adding strokes elsewhere does
+    not reshuffle the split. Every class keeps at least one training stroke, and a class with a
+    single stroke is never held out. Returns (train labels, validation labels).
+    """
+    train = [np.array(lab, copy=True) for lab in labels]
+    val = [np.zeros_like(lab) for lab in labels]
+    if fraction <= 0:
+        return train, val
+    per_class: dict[int, list[tuple[int, int, np.ndarray]]] = {}
+    for i, lab in enumerate(labels):
+        ids, n = strokes(lab)
+        if n == 0:
+            continue
+        flat = ids.ravel()
+        order = np.argsort(flat, kind="stable")
+        sorted_ids = flat[order]
+        starts = np.searchsorted(sorted_ids, np.arange(1, n + 1))
+        ends = np.searchsorted(sorted_ids, np.arange(1, n + 1), side="right")
+        flat_labels = lab.ravel()
+        for s, e in zip(starts, ends):
+            pix = order[s:e]
+            value = int(flat_labels[pix[0]])
+            per_class.setdefault(value, []).append((i, int(pix.min()), pix))
+    for value, items in per_class.items():
+        if len(items) < 2:
+            continue
+        held = [it for it in items if _stroke_key(it[1] + 7919 * it[0], salt) < fraction]
+        if len(held) == len(items):
+            held = held[1:]
+        for i, _, pix in held:
+            train[i].reshape(-1)[pix] = UNLABELLED
+            val[i].reshape(-1)[pix] = value
+    return train, val
+
+
+def dice_per_class(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> np.ndarray:
+    """Dice of each class 1..K over pixels where ``truth`` is labelled (NaN if absent in both)."""
+    mask = truth > 0
+    p, t = pred[mask], truth[mask]
+    out = np.full(n_classes, np.nan)
+    for k in range(1, n_classes + 1):
+        pk, tk = p == k, t == k
+        denom = pk.sum() + tk.sum()
+        if denom:
+            out[k - 1] = 2.0 * np.logical_and(pk, tk).sum() / denom
+    return out

@@ -1,0 +1,166 @@
+"""Normalisation, training samples, class-balanced patches around labelled pixels, augmentation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from napari_frugalseg.core.errors import FrugalsegError
+
+
+def percentile_normalize(
+    image: np.ndarray, percentiles: Sequence[float] = (1.0, 99.8), max_samples: int = 2_000_000
+) -> np.ndarray:
+    """Scale each channel of a (C, *spatial) image so that its percentiles map to 0 and 1.
+
+    Percentiles are estimated on a regular subsample for large images (same result every time).
+    """
+    image = np.asarray(image)
+    out = np.empty(image.shape, np.float32)
+    for c in range(image.shape[0]):
+        flat = image[c].reshape(-1)
+        step = max(1, flat.size // max_samples)
+        lo, hi = np.percentile(flat[::step], percentiles)
+        scale = hi - lo if hi > lo else 1.0
+        np.subtract(image[c], lo, out=out[c], casting="unsafe")
+        out[c] /= scale
+    return out
+
+
+@dataclass
+class Sample:
+    """One training item for a model of the sample's dimensionality: image (C, *spatial)."""
+
+    image: np.ndarray
+    labels: np.ndarray
+
+
+def model_samples(image: np.ndarray, labels: np.ndarray, ndim: int) -> list[Sample]:
+    """Cut an image into samples a ``ndim``-D model trains on.
+
+    A 2D model sees a stack slice by slice (only the slices with labels); a 3D model sees it
+    whole. ``image`` is (C, *spatial), ``labels`` has the spatial shape.
+    """
+    spatial = image.ndim - 1
+    if spatial == ndim:
+        return [Sample(image, labels)]
+    if spatial == 3 and ndim == 2:
+        labelled = np.flatnonzero(labels.reshape(labels.shape[0], -1).any(axis=1))
+        return [Sample(image[:, z], labels[z]) for z in labelled]
+    raise FrugalsegError(f"a {ndim}D model cannot be trained on a {spatial}D image")
+
+
+def crop(array: np.ndarray, start: Sequence[int], size: Sequence[int], mode: str) -> np.ndarray:
+    """Crop the last len(size) axes at ``start``; pad outside the array (reflect or zeros)."""
+    lead = array.ndim - len(size)
+    shape = array.shape[lead:]
+    src, pads = [], []
+    for st, sz, n in zip(start, size, shape):
+        a, b = max(st, 0), min(st + sz, n)
+        src.append(slice(a, max(a, b)))
+        pads.append((a - st, st + sz - max(a, b)))
+    out = array[(slice(None),) * lead + tuple(src)]
+    if any(p for pair in pads for p in pair):
+        pad_width = [(0, 0)] * lead + pads
+        if mode == "reflect" and min(out.shape[lead:]) > 1:
+            out = np.pad(out, pad_width, mode="reflect")
+        else:
+            out = np.pad(out, pad_width, mode="constant")
+    return out
+
+
+class PatchSampler:
+    """Draws class-balanced patches centred (with jitter) on labelled pixels.
+
+    A class is picked uniformly among the labelled ones, then one of its pixels, so a class with
+    a few short strokes is seen as often as one with long strokes.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        patch_size: Sequence[int],
+        rng: np.random.Generator,
+        augment: bool = True,
+        intensity_jitter: float = 0.15,
+        elastic: bool = False,
+    ):
+        self.samples = list(samples)
+        self.patch_size = tuple(int(p) for p in patch_size)
+        self.rng = rng
+        self.augment = augment
+        self.intensity_jitter = intensity_jitter
+        self.elastic = elastic
+        self.index: dict[int, list[tuple[int, np.ndarray]]] = {}
+        for i, s in enumerate(self.samples):
+            flat = s.labels.reshape(-1)
+            nz = np.flatnonzero(flat)
+            values = flat[nz]
+            for v in np.unique(values):
+                self.index.setdefault(int(v), []).append((i, nz[values == v]))
+        self.classes = sorted(self.index)
+        if not self.classes:
+            raise FrugalsegError("no labelled pixel to train on")
+
+    def draw(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """A batch: images (B, C, *patch) float32 and labels (B, *patch) int64."""
+        xs, ys = [], []
+        for _ in range(batch_size):
+            x, y = self._one()
+            xs.append(x)
+            ys.append(y)
+        return np.stack(xs), np.stack(ys).astype(np.int64)
+
+    def _one(self) -> tuple[np.ndarray, np.ndarray]:
+        rng = self.rng
+        entries = self.index[self.classes[rng.integers(len(self.classes))]]
+        counts = np.array([len(pix) for _, pix in entries], float)
+        i, pix = entries[rng.choice(len(entries), p=counts / counts.sum())]
+        sample = self.samples[i]
+        center = np.unravel_index(pix[rng.integers(len(pix))], sample.labels.shape)
+        start = [
+            c - p // 2 + int(rng.integers(-(p // 4), p // 4 + 1))
+            for c, p in zip(center, self.patch_size)
+        ]
+        x = crop(sample.image, start, self.patch_size, "reflect").astype(np.float32)
+        y = crop(sample.labels, start, self.patch_size, "constant")
+        if self.augment:
+            x, y = self._augment(x, y)
+        return np.ascontiguousarray(x), np.ascontiguousarray(y)
+
+    def _augment(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rng = self.rng
+        nd = y.ndim
+        for ax in range(nd):
+            if rng.random() < 0.5:
+                x, y = np.flip(x, ax + 1), np.flip(y, ax)
+        if y.shape[-1] == y.shape[-2]:
+            k = int(rng.integers(4))
+            x, y = np.rot90(x, k, axes=(-2, -1)), np.rot90(y, k, axes=(-2, -1))
+        if self.elastic:
+            x, y = elastic_deform(x, y, rng)
+        j = self.intensity_jitter
+        if j:
+            shape = (x.shape[0],) + (1,) * nd
+            x = x * (1 + rng.uniform(-j, j, shape)) + rng.uniform(-j, j, shape)
+        return x.astype(np.float32), y
+
+
+def elastic_deform(
+    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, alpha: float = 6.0, sigma: float = 8.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth random displacement of the in-plane axes; labels use nearest neighbours."""
+    shape = y.shape
+    grid = np.meshgrid(*[np.arange(s, dtype=np.float32) for s in shape], indexing="ij")
+    coords = []
+    for ax, g in enumerate(grid):
+        if ax >= len(shape) - 2:
+            d = ndi.gaussian_filter(rng.uniform(-1, 1, shape).astype(np.float32), sigma)
+            g = g + alpha * d / (np.abs(d).max() + 1e-6)
+        coords.append(g)
+    xd = np.stack([ndi.map_coordinates(c, coords, order=1, mode="reflect") for c in x])
+    yd = ndi.map_coordinates(y, coords, order=0, mode="constant")
+    return xd, yd

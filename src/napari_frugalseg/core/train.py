@@ -1,0 +1,270 @@
+"""Training as a generator: yields progress each step, stops at the next step when asked.
+
+``TrainingData`` holds the images and their labels; labels can change while a ``Trainer``
+runs (new strokes in the GUI) and are picked up at the next step without a restart. Whole
+strokes are held out for validation; the best weights are kept and restored at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from napari_frugalseg.core.config import ModelConfig, TrainConfig
+from napari_frugalseg.core.device import resolve_device
+from napari_frugalseg.core.errors import FrugalsegError
+from napari_frugalseg.core.labels import dice_per_class, split_strokes
+from napari_frugalseg.core.losses import partial_loss
+from napari_frugalseg.core.model import UNet, build_model
+from napari_frugalseg.core.predict import Predictor
+from napari_frugalseg.core.sampling import PatchSampler, Sample, crop, model_samples
+from napari_frugalseg.core.sampling import percentile_normalize
+
+
+@dataclass
+class TrainProgress:
+    step: int
+    loss: float
+    lr: float
+    val_score: float | None
+    seconds: float
+    improved: bool = False
+    preview: Any = None
+
+    def record(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("preview")
+        return d
+
+
+class TrainingData:
+    """Normalised images (C, *spatial) and their labels, safe to update from another thread."""
+
+    def __init__(
+        self,
+        images: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        percentiles: Sequence[float] = (1.0, 99.8),
+    ):
+        if len(images) != len(labels):
+            raise FrugalsegError(f"{len(images)} image(s) but {len(labels)} label image(s)")
+        self.images = [percentile_normalize(im, percentiles) for im in images]
+        self._labels = [np.asarray(lab, np.int32) for lab in labels]
+        self._lock = threading.Lock()
+        self.version = 0
+
+    def set_labels(self, index: int, labels: np.ndarray) -> None:
+        """Replace the labels of image ``index`` (e.g. after a new stroke)."""
+        labels = np.array(labels, np.int32, copy=True)
+        with self._lock:
+            self._labels[index] = labels
+            self.version += 1
+
+    def snapshot(self) -> tuple[int, list[np.ndarray]]:
+        with self._lock:
+            return self.version, list(self._labels)
+
+
+def _seed_everything(seed: int | None) -> np.random.Generator:
+    if seed is not None:
+        torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+class Trainer:
+    """Trains (or continues to train) a model on ``TrainingData``.
+
+    Call ``run()`` and iterate; ``request_stop()`` (any thread) ends it at the next step.
+    ``run()`` may be called again to continue from the current weights and optimizer.
+    """
+
+    def __init__(
+        self,
+        data: TrainingData,
+        config: ModelConfig,
+        train_config: TrainConfig,
+        model: UNet | None = None,
+    ):
+        self.data = data
+        self.config = config
+        self.train_config = train_config
+        self.device = resolve_device(train_config.device)
+        self.rng = _seed_everything(train_config.seed)
+        self.model = (model if model is not None else build_model(config)).to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=train_config.learning_rate,
+            weight_decay=train_config.weight_decay,
+        )
+        self.amp = self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        self.predictor = Predictor(self.model, self.device)
+        self.history: list[dict[str, Any]] = []
+        self.step = 0
+        self.best_score = -math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.preview_fn: Callable[[Predictor], Any] | None = None
+        self.preview_every: float = 5.0
+        self._stop = threading.Event()
+        self._version = -1
+        self.sampler: PatchSampler | None = None
+        self.val_batches: list[tuple[np.ndarray, np.ndarray]] = []
+
+    # -- control ---------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- data ------------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        """Rebuild sampler and validation set from the current labels."""
+        version, labels = self.data.snapshot()
+        k = self.config.n_classes
+        for i, lab in enumerate(labels):
+            if lab.size and lab.max() > k:
+                raise FrugalsegError(
+                    f"labels of image {i + 1} use class {lab.max()}, but the model has {k} "
+                    f"classes ({', '.join(self.config.classes)})"
+                )
+        tc = self.train_config
+        train_labels, val_labels = split_strokes(labels, tc.val_fraction, salt=tc.seed or 0)
+        samples: list[Sample] = []
+        val_samples: list[Sample] = []
+        for image, lab, val in zip(self.data.images, train_labels, val_labels):
+            samples += model_samples(image, lab, self.config.ndim)
+            val_samples += model_samples(image, val, self.config.ndim)
+        samples = [s for s in samples if s.labels.any()]
+        if not samples:
+            raise FrugalsegError("no labelled pixel to train on: draw a few strokes first")
+        self.sampler = PatchSampler(
+            samples,
+            self.config.patch_size,
+            self.rng,
+            augment=tc.augment,
+            intensity_jitter=tc.intensity_jitter,
+            elastic=tc.elastic,
+        )
+        self.val_batches = self._val_patches([s for s in val_samples if s.labels.any()])
+        self._version = version
+        self.best_score, self.best_state = -math.inf, None  # the yardstick changed
+
+    def _val_patches(self, samples: list[Sample], n: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Fixed patches centred on held-out strokes (deterministic), for a cheap score."""
+        out = []
+        size = tuple(2 * p for p in self.config.patch_size)
+        for s in samples:
+            pix = np.flatnonzero(s.labels)
+            for idx in pix[np.linspace(0, len(pix) - 1, max(1, n // len(samples))).astype(int)]:
+                center = np.unravel_index(idx, s.labels.shape)
+                start = [min(max(c - p // 2, 0), max(sh - p, 0)) for c, p, sh in zip(center, size, s.labels.shape)]
+                out.append((crop(s.image, start, size, "reflect"), crop(s.labels, start, size, "constant")))
+        return out[: 2 * n]
+
+    # -- training --------------------------------------------------------------------------
+    def validate(self) -> float | None:
+        """Mean per-class Dice on held-out strokes, or None without held-out strokes."""
+        if not self.val_batches:
+            return None
+        preds, truths = [], []
+        for image, labels in self.val_batches:
+            preds.append(self.predictor(image).argmax(0).ravel() + 1)
+            truths.append(labels.ravel())
+        dice = dice_per_class(np.concatenate(preds), np.concatenate(truths), self.config.n_classes)
+        return float(np.nanmean(dice)) if np.isfinite(dice).any() else None
+
+    def _lr(self, fraction: float) -> float:
+        """Cosine decay to 10 % over the run's budget."""
+        base = self.train_config.learning_rate
+        return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(fraction, 1.0))))
+
+    def _train_step(self, lr: float) -> float:
+        x, y = self.sampler.draw(self.train_config.batch_size)
+        x = torch.from_numpy(x).to(self.device)
+        y = torch.from_numpy(y).to(self.device)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        tc = self.train_config
+        with torch.autocast(self.device.type, enabled=self.amp):
+            logits = self.model(x)
+        loss = partial_loss(logits, y, tc.ce_weight, tc.dice_weight)
+        if not torch.isfinite(loss):
+            raise FrugalsegError("training diverged (loss is not finite); try a lower learning rate")
+        if self.scaler:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        return float(loss.detach())
+
+    def run(
+        self, max_steps: int | None = None, max_seconds: float | None = None
+    ) -> Generator[TrainProgress, None, UNet]:
+        """Train until the budget is spent or a stop is requested; returns the (best) model.
+
+        Without arguments the budget of the TrainConfig applies. Whatever ends the loop
+        (budget, stop, an exception, closing the generator), the best weights are restored.
+        """
+        tc = self.train_config
+        if max_steps is None and max_seconds is None:
+            max_steps, max_seconds = tc.max_steps, tc.max_seconds
+        self._stop.clear()
+        start, first_step = time.perf_counter(), self.step
+        last_preview = -math.inf
+        ema = None
+        try:
+            while not self._stop.is_set():
+                elapsed = time.perf_counter() - start
+                done = self.step - first_step
+                fractions = [done / max_steps if max_steps else 0.0]
+                fractions.append(elapsed / max_seconds if max_seconds else 0.0)
+                if max(fractions) >= 1.0:
+                    break
+                if self.data.version != self._version:
+                    self._refresh()
+                lr = self._lr(max(fractions))
+                loss = self._train_step(lr)
+                self.step += 1
+                ema = loss if ema is None else 0.9 * ema + 0.1 * loss
+                val, improved = None, False
+                end_now = (max_steps and done + 1 >= max_steps)
+                if self.step % tc.val_every == 0 or end_now:
+                    val = self.validate()
+                    score = val if val is not None else -ema
+                    if score > self.best_score:
+                        self.best_score, improved = score, True
+                        self.best_state = copy.deepcopy(
+                            {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+                        )
+                progress = TrainProgress(
+                    self.step, loss, lr, val, time.perf_counter() - start, improved
+                )
+                self.history.append(progress.record())
+                now = time.perf_counter()
+                if self.preview_fn is not None and now - last_preview >= self.preview_every:
+                    progress.preview = self.preview_fn(self.predictor)
+                    last_preview = time.perf_counter()
+                yield progress
+        finally:
+            self.restore_best()
+            self.model.eval()
+        return self.model
+
+    def restore_best(self) -> None:
+        """Put the best weights seen (by validation score, else smoothed loss) back."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)

@@ -1,0 +1,153 @@
+"""The command-line contract: train / predict / demo and one-line errors for bad input."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_frugalseg.cli import main, sample_path
+from napari_frugalseg.core.bundle import load_bundle
+
+FAST = ["--max-steps", "3", "--width", "4", "--depth", "2", "--patch-size", "32", "--batch-size", "2"]
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    img = (rng.random((48, 40)) * 100).astype(np.uint16)
+    img[10:30, 10:30] += 500
+    lab = np.zeros((48, 40), np.uint8)
+    lab[20, 12:28] = 2
+    lab[40, 2:38] = 1
+    paths = {"img": tmp_path / "a.tif", "lab": tmp_path / "a_labels.tif"}
+    tifffile.imwrite(paths["img"], img)
+    tifffile.imwrite(paths["lab"], lab)
+    return paths
+
+
+def _train(files, out, *extra):
+    return main(["train", "--image", str(files["img"]), "--labels", str(files["lab"]), "--out", str(out), *FAST, *extra])
+
+
+def test_train_then_predict_writes_class_values(tmp_path, files, capsys):
+    assert _train(files, tmp_path / "m") == 0
+    assert load_bundle(tmp_path / "m").config.n_classes == 2
+    png = tmp_path / "b.png"
+    import imageio.v3 as iio
+
+    iio.imwrite(png, (tifffile.imread(files["img"]) // 4).astype(np.uint8))
+    rc = main(["predict", "--model", str(tmp_path / "m"), "--image", str(files["img"]), str(png),
+               "--out", str(tmp_path / "out"), "--probabilities"])
+    assert rc == 0
+    mask = tifffile.imread(tmp_path / "out" / "a.tif")
+    assert mask.shape == (48, 40) and set(np.unique(mask)) <= {1, 2}
+    assert tifffile.imread(tmp_path / "out" / "b.tif").shape == (48, 40)
+    probs = tifffile.imread(tmp_path / "out" / "a_probabilities.tif")
+    np.testing.assert_allclose(probs.sum(0), 1, atol=1e-4)
+
+
+def test_warm_start_from_an_earlier_model(tmp_path, files):
+    assert _train(files, tmp_path / "m1") == 0
+    assert _train(files, tmp_path / "m2", "--init", str(tmp_path / "m1")) == 0
+
+
+def test_stack_with_2d_and_3d_models(tmp_path):
+    rng = np.random.default_rng(1)
+    stack = rng.random((6, 32, 32)).astype(np.float32)
+    stack[:, 8:24, 8:24] += 1
+    lab = np.zeros(stack.shape, np.uint8)
+    lab[2, 16, 10:22] = 2
+    lab[4, 2, :] = 1
+    tifffile.imwrite(tmp_path / "s.tif", stack)
+    tifffile.imwrite(tmp_path / "s_lab.tif", lab)
+    for ndim in ("2", "3"):
+        m = tmp_path / f"m{ndim}"
+        assert main(["train", "--image", str(tmp_path / "s.tif"), "--labels", str(tmp_path / "s_lab.tif"),
+                     "--out", str(m), "--ndim", ndim, *FAST]) == 0
+        assert main(["predict", "--model", str(m), "--image", str(tmp_path / "s.tif"), "--out", str(tmp_path / ndim)]) == 0
+        assert tifffile.imread(tmp_path / ndim / "s.tif").shape == (6, 32, 32)
+
+
+def _bad(tmp_path, name, array):
+    path = tmp_path / name
+    tifffile.imwrite(path, array)
+    return path
+
+
+def _expect_error(capsys, argv, *fragments):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("frugalseg: error:"), err
+    for f in fragments:
+        assert f in err[0]
+
+
+def test_bad_training_input(tmp_path, files, capsys):
+    img = str(files["img"])
+    out = tmp_path / "never"
+    cases = [
+        ([str(tmp_path / "missing.tif")], [str(files["lab"])], ["missing.tif", "no such file"]),
+        ([img], [str(_bad(tmp_path, "shape.tif", np.ones((10, 10), np.uint8)))], ["shape.tif", "shape"]),
+        ([img], [str(_bad(tmp_path, "empty.tif", np.zeros((48, 40), np.uint8)))], ["empty.tif", "no labelled pixel"]),
+        ([img], [str(_bad(tmp_path, "one.tif", np.ones((48, 40), np.uint8)))], ["one.tif", "only class 1"]),
+        ([img], [str(_bad(tmp_path, "neg.tif", -np.ones((48, 40), np.int16)))], ["neg.tif", "negative"]),
+        ([img], [str(_bad(tmp_path, "frac.tif", np.full((48, 40), 0.5, np.float32)))], ["frac.tif", "whole numbers"]),
+        ([str(_bad(tmp_path, "nan.tif", np.full((48, 40), np.nan, np.float32)))], [str(files["lab"])], ["nan.tif", "NaN"]),
+    ]
+    (tmp_path / "garbage.tif").write_bytes(b"not a tiff")
+    cases.append(([str(tmp_path / "garbage.tif")], [str(files["lab"])], ["garbage.tif", "cannot be read"]))
+    for images, labels, fragments in cases:
+        _expect_error(capsys, ["train", "--image", *images, "--labels", *labels, "--out", str(out), *FAST], *fragments)
+    assert not out.exists()
+
+
+def test_bad_prediction_input_leaves_no_output(tmp_path, files, capsys):
+    assert _train(files, tmp_path / "m") == 0
+    capsys.readouterr()
+    rgb = _bad(tmp_path, "rgb.tif", np.zeros((48, 40, 3), np.uint8))
+    out = tmp_path / "out"
+    _expect_error(capsys, ["predict", "--model", str(tmp_path / "m"), "--image", str(files["img"]), str(rgb),
+                           "--out", str(out)], "rgb.tif", "3 channel(s)", "expects 1")
+    assert not any(out.glob("*.tif")) if out.exists() else True
+    _expect_error(capsys, ["predict", "--model", str(tmp_path / "nomodel"), "--image", str(files["img"]),
+                           "--out", str(out)], "nomodel", "no model folder")
+    m3 = tmp_path / "m3"
+    stack = _bad(tmp_path, "st.tif", np.random.default_rng(0).random((4, 32, 32)).astype(np.float32))
+    lab = np.zeros((4, 32, 32), np.uint8)
+    lab[1, 3, :] = 1
+    lab[1, 20, :] = 2
+    assert main(["train", "--image", str(stack), "--labels", str(_bad(tmp_path, "stl.tif", lab)), "--out", str(m3),
+                 "--ndim", "3", *FAST]) == 0
+    capsys.readouterr()
+    _expect_error(capsys, ["predict", "--model", str(m3), "--image", str(files["img"]), "--out", str(out)],
+                  "a.tif", "3D model cannot segment a 2D image")
+
+
+def test_ctrl_c_keeps_the_best_model(tmp_path):
+    out = tmp_path / "m"
+    cmd = [sys.executable, "-m", "napari_frugalseg", "train", "--image", str(sample_path("blobs.tif")),
+           "--labels", str(sample_path("blobs_annotations.tif")), "--out", str(out), "--max-seconds", "120",
+           "--width", "4", "--depth", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    line = proc.stdout.readline()  # "training a 2D U-Net ..." once the data is loaded
+    assert "training" in line
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    last = stderr.strip().splitlines()[-1]
+    assert "interrupted" in last and str(out) in last and "Traceback" not in stderr
+    assert load_bundle(out).history
+
+
+def test_demo_runs_and_reports_dice(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--max-seconds", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "Dice against the reference" in text
+    assert tifffile.imread(tmp_path / "demo" / "blobs.tif").shape == (254, 256)

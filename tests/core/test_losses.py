@@ -1,0 +1,58 @@
+import torch
+import torch.nn.functional as F
+
+from napari_frugalseg.core.losses import (
+    PartialLoss,
+    masked_soft_dice,
+    partial_cross_entropy,
+    partial_loss,
+)
+
+
+def _batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(2, 3, 16, 16, generator=g)
+    labels = torch.randint(0, 4, (2, 16, 16), generator=g)
+    labels[:, :8] = 0  # top half unlabelled
+    return logits, labels
+
+
+def test_unlabelled_pixels_change_nothing():
+    logits, labels = _batch()
+    changed = logits.clone()
+    changed[:, :, :8] = torch.randn(2, 3, 8, 16) * 10
+    for fn in (partial_cross_entropy, masked_soft_dice, partial_loss):
+        assert torch.allclose(fn(logits, labels), fn(changed, labels))
+
+
+def test_gradients_only_from_labelled_pixels():
+    logits, labels = _batch()
+    logits.requires_grad_(True)
+    partial_loss(logits, labels).backward()
+    unlabelled = (labels == 0).unsqueeze(1).expand_as(logits)
+    assert torch.all(logits.grad[unlabelled] == 0)
+    assert logits.grad[~unlabelled].abs().sum() > 0
+
+
+def test_dense_labels_give_ordinary_cross_entropy():
+    logits, _ = _batch()
+    dense = torch.randint(1, 4, (2, 16, 16))
+    assert torch.allclose(partial_cross_entropy(logits, dense), F.cross_entropy(logits, dense - 1))
+
+
+def test_dice_is_zero_for_a_perfect_prediction_and_ignores_absent_classes():
+    labels = torch.zeros(1, 8, 8, dtype=torch.long)
+    labels[0, :2] = 1
+    labels[0, -2:] = 2  # class 3 absent
+    logits = F.one_hot((labels - 1).clamp(min=0), 3).movedim(-1, 1).float() * 100
+    assert masked_soft_dice(logits, labels).item() < 1e-3
+    wrong = logits.flip(2)
+    assert masked_soft_dice(wrong, labels).item() > 0.9
+
+
+def test_no_labelled_pixel_gives_zero_with_graph():
+    logits = torch.randn(1, 2, 8, 8, requires_grad=True)
+    loss = PartialLoss()(logits, torch.zeros(1, 8, 8, dtype=torch.long))
+    assert loss.item() == 0
+    loss.backward()
+    assert torch.all(logits.grad == 0)

@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+import torch
+
+from napari_frugalseg.core.bundle import load_bundle, save_bundle
+from napari_frugalseg.core.config import ModelConfig, TrainConfig
+from napari_frugalseg.core.errors import FrugalsegError
+from napari_frugalseg.core.labels import dice_per_class
+from napari_frugalseg.core.predict import predict_image, run_to_end
+from napari_frugalseg.core.train import Trainer, TrainingData
+
+SMALL = dict(width=8, depth=2, patch_size=(64, 64))
+
+
+def _trainer(blobs, steps=30, seed=0, **tc):
+    image, scribbles, _ = blobs
+    config = ModelConfig(classes=("background", "blob"), **SMALL)
+    train = TrainConfig(max_steps=steps, max_seconds=None, batch_size=4, seed=seed, val_every=10, **tc)
+    return Trainer(TrainingData([image], [scribbles]), config, train)
+
+
+def test_learns_blobs_from_real_scribbles(blobs):
+    image, _, truth = blobs
+    trainer = _trainer(blobs, steps=60)
+    losses = [p.loss for p in trainer.run()]
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
+    pred = run_to_end(predict_image(trainer.model, trainer.config, image))
+    dice = dice_per_class(pred.classes, truth, 2)
+    assert dice.mean() > 0.6  # from two short strokes per class
+
+
+def test_seeded_runs_reproduce_on_cpu(blobs):
+    weights = []
+    for _ in range(2):
+        t = _trainer(blobs, steps=5, seed=3)
+        list(t.run())
+        weights.append(torch.cat([p.detach().flatten() for p in t.model.parameters()]))
+    assert torch.equal(weights[0], weights[1])
+
+
+def test_stop_request_ends_at_the_next_step(blobs):
+    t = _trainer(blobs, steps=1000)
+    steps = []
+    for p in t.run():
+        steps.append(p.step)
+        if p.step == 3:
+            t.request_stop()
+    assert steps == [1, 2, 3]
+
+
+def test_new_strokes_are_picked_up_without_restart(blobs):
+    image, scribbles, _ = blobs
+    t = _trainer(blobs, steps=1000, val_fraction=0.0)
+    run = t.run()
+    next(run)
+    before = sum(len(pix) for _, pix in t.sampler.index[2])
+    more = scribbles.copy()
+    more[5:8, 5:60] = 2  # a new stroke
+    t.data.set_labels(0, more)
+    next(run)
+    assert sum(len(pix) for _, pix in t.sampler.index[2]) == before + 3 * 55
+    more[9, 5:60] = 3  # a class the model does not have
+    t.data.set_labels(0, more)
+    with pytest.raises(FrugalsegError, match="class 3, but the model has 2 classes"):
+        next(run)
+
+
+def test_best_checkpoint_is_restored(blobs):
+    t = _trainer(blobs, steps=20)
+    list(t.run())
+    assert t.best_state is not None
+    for k, v in t.model.state_dict().items():
+        assert torch.equal(v.cpu(), t.best_state[k])
+
+
+def test_bundle_round_trip_predicts_the_same(tmp_path, blobs):
+    image = blobs[0]
+    t = _trainer(blobs, steps=5)
+    list(t.run())
+    save_bundle(tmp_path / "m", t.model, t.config, t.train_config, t.history)
+    b = load_bundle(tmp_path / "m")
+    assert b.config == t.config and len(b.history) == 5
+    p1 = run_to_end(predict_image(t.model, t.config, image, probabilities=True))
+    p2 = run_to_end(predict_image(b.model, b.config, image, probabilities=True))
+    np.testing.assert_allclose(p1.probabilities, p2.probabilities, atol=1e-6)
+    assert not list(tmp_path.glob(".m*"))  # no temporary folders left behind
+
+
+def test_broken_bundles_say_what_is_wrong(tmp_path, blobs):
+    with pytest.raises(FrugalsegError, match="no model folder"):
+        load_bundle(tmp_path / "none")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FrugalsegError, match="missing config.json"):
+        load_bundle(tmp_path / "empty")
+    t = _trainer(blobs, steps=1)
+    save_bundle(tmp_path / "m", t.model, t.config)
+    bigger = ModelConfig(classes=("a", "b", "c"), **SMALL)
+    save_bundle(tmp_path / "w", t.model, bigger)
+    with pytest.raises(FrugalsegError, match="weights do not match"):
+        load_bundle(tmp_path / "w")
+
+
+def test_stack_trains_slicewise_and_as_volume():
+    rng = np.random.default_rng(0)
+    stack = rng.random((1, 6, 40, 40)).astype(np.float32)
+    stack[0, :, 10:30, 10:30] += 2
+    labels = np.zeros((6, 40, 40), np.int32)
+    labels[2, 15:25, 20] = 2
+    labels[2, 2, :] = 1  # strokes on a single slice
+    for ndim, patch in ((2, (32, 32)), (3, (4, 32, 32))):
+        config = ModelConfig(classes=("bg", "sq"), ndim=ndim, width=4, depth=2, patch_size=patch)
+        t = Trainer(TrainingData([stack], [labels]), config, TrainConfig(max_steps=3, max_seconds=None, batch_size=2))
+        list(t.run())
+        pred = run_to_end(predict_image(t.model, config, stack))
+        assert pred.classes.shape == (6, 40, 40) and set(np.unique(pred.classes)) <= {1, 2}
