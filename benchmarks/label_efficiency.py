@@ -46,9 +46,10 @@ def score(ds: Dataset, test: list[int], predictions: list[np.ndarray]) -> np.nda
     return dice_per_class(pred, truth, len(ds.classes))
 
 
-def run_network(ds, train, test, labels, seconds, seed=0):
-    config = ModelConfig(classes=ds.classes, in_channels=ds.images[0].shape[0])
-    tc = TrainConfig(max_seconds=seconds, seed=seed)
+def run_network(ds, train, test, labels, seconds, net: dict, seed=0):
+    patch = net.pop("patch", 128)
+    tc = TrainConfig(max_seconds=seconds, seed=seed, batch_size=net.pop("batch_size", 8))
+    config = ModelConfig(classes=ds.classes, in_channels=ds.images[0].shape[0], patch_size=(patch, patch), **net)
     data = TrainingData([ds.images[i] for i in train], labels, config.norm_percentiles)
     trainer = Trainer(data, config, tc)
     t0 = time.perf_counter()
@@ -95,11 +96,16 @@ def main(argv=None) -> int:
     p.add_argument("--fractions", nargs="+", type=float, default=[0.01])
     p.add_argument("--seconds", type=float, default=120.0)
     p.add_argument("--no-dense", action="store_true", help="skip the dense-label reference")
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--depth", type=int, default=3)
+    p.add_argument("--patch", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = p.parse_args(argv)
 
+    net = dict(width=args.width, depth=args.depth, patch=args.patch, batch_size=args.batch_size)
     rows = []
-    print(f"label efficiency: {args.seconds:.0f} s of training per network, held-out images")
+    print(f"label efficiency: {args.seconds:.0f} s of training per network, held-out images; network {net}")
     header = f"{'set':<15}{'labels':<8}{'method':<14}{'target Dice':>12}  {'per-class Dice':<44}{'train s':>8}{'steps':>7}{'pred s':>8}"
     print(header)
     for name in args.sets:
@@ -109,11 +115,11 @@ def main(argv=None) -> int:
         runs = []
         for frac in args.fractions:
             scribbles = [skeleton_scribbles(ds.labels[i], frac, seed=i) for i in train]
-            runs.append((f"{frac:.1%}", "network", lambda s=scribbles: run_network(ds, train, test, s, args.seconds)))
+            runs.append((f"{frac:.1%}", "network", lambda s=scribbles: run_network(ds, train, test, s, args.seconds, dict(net))))
             runs.append((f"{frac:.1%}", "forest", lambda s=scribbles: run_forest(ds, train, test, s)))
         if not args.no_dense:
             dense = [ds.labels[i] for i in train]
-            runs.append(("dense", "network", lambda: run_network(ds, train, test, dense, args.seconds)))
+            runs.append(("dense", "network", lambda: run_network(ds, train, test, dense, args.seconds, dict(net))))
         for labels_name, method, fn in runs:
             preds, t_train, t_pred, steps = fn()
             dice = score(ds, test, preds)

@@ -159,17 +159,24 @@ class Trainer:
         self._version = version
         self.best_score, self.best_state = -math.inf, None  # the yardstick changed
 
-    def _val_patches(self, samples: list[Sample], n: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Fixed patches centred on held-out strokes (deterministic), for a cheap score."""
+    def _val_patches(self, samples: list[Sample], per_class: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Fixed patches centred on held-out strokes, a few per class spread over all of them."""
+        size = self.config.patch_size
         out = []
-        size = tuple(2 * p for p in self.config.patch_size)
-        for s in samples:
-            pix = np.flatnonzero(s.labels)
-            for idx in pix[np.linspace(0, len(pix) - 1, max(1, n // len(samples))).astype(int)]:
-                center = np.unravel_index(idx, s.labels.shape)
-                start = [min(max(c - p // 2, 0), max(sh - p, 0)) for c, p, sh in zip(center, size, s.labels.shape)]
+        for value in range(1, self.config.n_classes + 1):
+            where = [(s, np.flatnonzero(s.labels.reshape(-1) == value)) for s in samples]
+            where = [(s, pix) for s, pix in where if len(pix)]
+            if not where:
+                continue
+            picks = np.linspace(0, sum(len(p) for _, p in where) - 1, per_class).astype(int)
+            offsets = np.cumsum([0] + [len(p) for _, p in where])
+            for pick in np.unique(picks):
+                j = int(np.searchsorted(offsets, pick, side="right") - 1)
+                s, pix = where[j]
+                center = np.unravel_index(pix[pick - offsets[j]], s.labels.shape)
+                start = [c - p // 2 for c, p in zip(center, size)]
                 out.append((crop(s.image, start, size, "reflect"), crop(s.labels, start, size, "constant")))
-        return out[: 2 * n]
+        return out
 
     # -- training --------------------------------------------------------------------------
     def validate(self) -> float | None:
