@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_frugalseg.core.config import ModelConfig, TrainConfig
-from napari_frugalseg.core.errors import FrugalsegError
-from napari_frugalseg.core.io import atomic_dir
-from napari_frugalseg.core.model import UNet, build_model
+from .config import ModelConfig, TrainConfig
+from .errors import FrugalsegError
+from .io import atomic_dir
+from .model import UNet, build_model
 
 FORMAT = 1
 

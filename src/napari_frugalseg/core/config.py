@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from napari_frugalseg import __version__
+from .. import __version__
 
 
 def _from_dict(cls, data: dict[str, Any], what: str):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_frugalseg.core.io import read_array, to_channels_first
+from .io import read_array, to_channels_first
 
 
 @dataclass

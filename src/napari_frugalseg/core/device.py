@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from napari_frugalseg.core.errors import FrugalsegError
+from .errors import FrugalsegError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 

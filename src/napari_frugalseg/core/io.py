@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_frugalseg.core.errors import FrugalsegError
+from .errors import FrugalsegError
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy")
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_frugalseg.core.errors import FrugalsegError
+from .errors import FrugalsegError
 
 UNLABELLED = 0
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from napari_frugalseg.core.config import ModelConfig
+from .config import ModelConfig
 
 
 def _layers(ndim: int):

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from napari_frugalseg.core.bundle import check_image_fits
-from napari_frugalseg.core.config import ModelConfig
-from napari_frugalseg.core.model import UNet
-from napari_frugalseg.core.sampling import percentile_normalize
-from napari_frugalseg.core.tiling import iter_tiled, n_bands
+from .bundle import check_image_fits
+from .config import ModelConfig
+from .model import UNet
+from .sampling import percentile_normalize
+from .tiling import iter_tiled, n_bands
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_frugalseg.core.errors import FrugalsegError
+from .errors import FrugalsegError
 
 
 def percentile_normalize(

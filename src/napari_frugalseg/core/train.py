@@ -18,15 +18,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_frugalseg.core.config import ModelConfig, TrainConfig
-from napari_frugalseg.core.device import resolve_device
-from napari_frugalseg.core.errors import FrugalsegError
-from napari_frugalseg.core.labels import dice_per_class, split_strokes
-from napari_frugalseg.core.losses import partial_loss
-from napari_frugalseg.core.model import UNet, build_model
-from napari_frugalseg.core.predict import Predictor
-from napari_frugalseg.core.sampling import PatchSampler, Sample, crop, model_samples
-from napari_frugalseg.core.sampling import percentile_normalize
+from .config import ModelConfig, TrainConfig
+from .device import resolve_device
+from .errors import FrugalsegError
+from .labels import dice_per_class, split_strokes
+from .losses import partial_loss
+from .model import UNet, build_model
+from .predict import Predictor
+from .sampling import PatchSampler, Sample, crop, model_samples
+from .sampling import percentile_normalize
 
 
 @dataclass
