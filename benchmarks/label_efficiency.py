@@ -46,10 +46,10 @@ def score(ds: Dataset, test: list[int], predictions: list[np.ndarray]) -> np.nda
     return dice_per_class(pred, truth, len(ds.classes))
 
 
-def run_network(ds, train, test, labels, seconds, net: dict, seed=0):
-    patch = net.pop("patch", 128)
-    tc = TrainConfig(max_seconds=seconds, seed=seed, batch_size=net.pop("batch_size", 8))
-    config = ModelConfig(classes=ds.classes, in_channels=ds.images[0].shape[0], patch_size=(patch, patch), **net)
+def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=128, batch_size=8, seed=0):
+    tc = TrainConfig(max_seconds=seconds, seed=seed, batch_size=batch_size)
+    config = ModelConfig(classes=ds.classes, in_channels=ds.images[0].shape[0], width=width,
+                         depth=depth, patch_size=(patch, patch))
     data = TrainingData([ds.images[i] for i in train], labels, config.norm_percentiles)
     trainer = Trainer(data, config, tc)
     t0 = time.perf_counter()
@@ -115,11 +115,11 @@ def main(argv=None) -> int:
         runs = []
         for frac in args.fractions:
             scribbles = [skeleton_scribbles(ds.labels[i], frac, seed=i) for i in train]
-            runs.append((f"{frac:.1%}", "network", lambda s=scribbles: run_network(ds, train, test, s, args.seconds, dict(net))))
+            runs.append((f"{frac:.1%}", "network", lambda s=scribbles: run_network(ds, train, test, s, args.seconds, **net)))
             runs.append((f"{frac:.1%}", "forest", lambda s=scribbles: run_forest(ds, train, test, s)))
         if not args.no_dense:
             dense = [ds.labels[i] for i in train]
-            runs.append(("dense", "network", lambda: run_network(ds, train, test, dense, args.seconds, dict(net))))
+            runs.append(("dense", "network", lambda: run_network(ds, train, test, dense, args.seconds, **net)))
         for labels_name, method, fn in runs:
             preds, t_train, t_pred, steps = fn()
             dice = score(ds, test, preds)

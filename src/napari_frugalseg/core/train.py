@@ -25,8 +25,7 @@ from .labels import dice_per_class, split_strokes
 from .losses import partial_loss
 from .model import UNet, build_model
 from .predict import Predictor
-from .sampling import PatchSampler, Sample, crop, model_samples
-from .sampling import percentile_normalize
+from .sampling import PatchSampler, Sample, crop, model_samples, percentile_normalize
 
 
 @dataclass
@@ -164,16 +163,14 @@ class Trainer:
         size = self.config.patch_size
         out = []
         for value in range(1, self.config.n_classes + 1):
-            where = [(s, np.flatnonzero(s.labels.reshape(-1) == value)) for s in samples]
-            where = [(s, pix) for s, pix in where if len(pix)]
-            if not where:
+            pix = [np.flatnonzero(s.labels.reshape(-1) == value) for s in samples]
+            owner = np.repeat(np.arange(len(samples)), [len(p) for p in pix])
+            if not len(owner):
                 continue
-            picks = np.linspace(0, sum(len(p) for _, p in where) - 1, per_class).astype(int)
-            offsets = np.cumsum([0] + [len(p) for _, p in where])
-            for pick in np.unique(picks):
-                j = int(np.searchsorted(offsets, pick, side="right") - 1)
-                s, pix = where[j]
-                center = np.unravel_index(pix[pick - offsets[j]], s.labels.shape)
+            flat = np.concatenate(pix)
+            for pick in np.unique(np.linspace(0, len(flat) - 1, per_class).astype(int)):
+                s, idx = samples[owner[pick]], flat[pick]
+                center = np.unravel_index(idx, s.labels.shape)
                 start = [c - p // 2 for c, p in zip(center, size)]
                 out.append((crop(s.image, start, size, "reflect"), crop(s.labels, start, size, "constant")))
         return out
