@@ -89,7 +89,7 @@ def train(args) -> int:
     from tqdm import tqdm
 
     from napari_frugalseg.core.bundle import load_bundle, save_bundle
-    from napari_frugalseg.core.config import ModelConfig, TrainConfig
+    from napari_frugalseg.core.config import TrainConfig, new_model_config
     from napari_frugalseg.core.labels import check_training_labels, default_class_names
     from napari_frugalseg.core.train import Trainer, TrainingData
 
@@ -114,19 +114,9 @@ def train(args) -> int:
         names = tuple(args.classes) if args.classes else default_class_names(n_classes)
         if len(names) != n_classes:
             raise FrugalsegError(f"--classes names {len(names)} classes, labels use {n_classes}")
-        patch = args.patch_size or (128 if args.ndim == 2 else 48)
-        if args.ndim == 3:
-            patch_size = (min(16, min(im.shape[1] for im in images)), patch, patch)
-        else:
-            patch_size = (patch, patch)
-        config = ModelConfig(
-            classes=names,
-            in_channels=images[0].shape[0],
-            ndim=args.ndim,
-            width=args.width,
-            depth=args.depth,
-            anisotropic_levels=1 if args.ndim == 3 else 0,
-            patch_size=patch_size,
+        config = new_model_config(
+            names, images[0].shape[0], args.ndim, min(im.shape[1] for im in images),
+            args.patch_size, args.width, args.depth,
         )
     max_seconds = args.max_seconds
     if max_seconds is None and args.max_steps is None:

@@ -94,3 +94,32 @@ class TrainConfig:
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
+
+
+def new_model_config(
+    classes: tuple[str, ...],
+    in_channels: int,
+    ndim: int,
+    depth_of_stacks: int | None = None,
+    patch: int | None = None,
+    width: int = 16,
+    depth: int = 3,
+) -> ModelConfig:
+    """The default model for fresh training: 128 px 2D patches, or 48 px x up to 16 slices in 3D.
+
+    ``depth_of_stacks`` is the smallest number of slices among the training stacks (3D only).
+    """
+    patch = patch or (128 if ndim == 2 else 48)
+    if ndim == 3:
+        patch_size: tuple[int, ...] = (min(16, depth_of_stacks or 16), patch, patch)
+    else:
+        patch_size = (patch, patch)
+    return ModelConfig(
+        classes=tuple(classes),
+        in_channels=in_channels,
+        ndim=ndim,
+        width=width,
+        depth=depth,
+        anisotropic_levels=1 if ndim == 3 else 0,
+        patch_size=patch_size,
+    )

@@ -12,7 +12,7 @@ from .bundle import check_image_fits
 from .config import ModelConfig
 from .model import UNet
 from .sampling import percentile_normalize
-from .tiling import iter_tiled, n_bands
+from .tiling import iter_tiled, n_bands, predict_tiled
 
 
 @dataclass
@@ -91,6 +91,40 @@ def predict_image(
             done += 1
             yield PredictProgress(done, total)
     return Prediction(classes, probs)
+
+
+def predict_view(
+    predictor: Predictor,
+    config: ModelConfig,
+    norm_image: np.ndarray,
+    z: int | None,
+    box: tuple[slice, slice],
+    tile: int = 512,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class map and uncertainty (normalised entropy) of one visible plane region.
+
+    ``norm_image`` is normalised (C, *spatial); ``z`` picks the slice of a stack (a 3D model
+    sees the slab of its patch depth around it); ``box`` the in-plane field.
+    """
+    k = config.n_classes
+    if z is None or config.ndim == 2:
+        plane = norm_image if z is None else norm_image[:, z]
+        region = plane[(slice(None),) + box]
+        classes, probs = predict_tiled(region, predictor, (tile, tile), k, probabilities=True)
+    else:
+        depth = config.patch_size[0]
+        z0 = int(np.clip(z - depth // 2, 0, max(0, norm_image.shape[1] - depth)))
+        slab = norm_image[(slice(None), slice(z0, z0 + depth)) + box]
+        tile3d = (depth, min(tile, 256), min(tile, 256))
+        classes, probs = predict_tiled(slab, predictor, tile3d, k, probabilities=True)
+        classes, probs = classes[z - z0], probs[:, z - z0]
+    return classes, uncertainty(probs)
+
+
+def uncertainty(probs: np.ndarray) -> np.ndarray:
+    """Entropy of per-class probabilities (K, ...) divided by log K: 0 sure, 1 undecided."""
+    p = np.clip(probs, 1e-7, 1.0)
+    return (-(p * np.log(p)).sum(0) / np.log(p.shape[0])).astype(np.float32)
 
 
 def run_to_end(gen: Generator):

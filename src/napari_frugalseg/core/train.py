@@ -268,6 +268,16 @@ class Trainer:
             self.model.eval()
         return self.model
 
+    def release(self) -> UNet:
+        """Free what this run holds on the device (optimizer state, cached blocks); the model
+        moves to the CPU and is returned, ready to warm-start a later Trainer."""
+        self.optimizer.state.clear()
+        self.best_state = None
+        model = self.model.cpu()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return model
+
     def restore_best(self) -> None:
         """Put the best weights seen (by validation score, else smoothed loss) back."""
         if self.best_state is not None:

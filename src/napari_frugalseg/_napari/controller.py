@@ -1,0 +1,434 @@
+"""Per-viewer state and the interactive loop: scribbles in, training in a worker, overlays out.
+
+The controller is the only place where layers meet the core. Layers are read and written on
+the GUI thread only; training and prediction run in napari thread workers whose results come
+back through Qt signals. State is explicit (``TrainState``) and lives on the controller,
+one per viewer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+from napari.layers import Image, Labels
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_info, show_warning
+from psygnal import Signal
+from qtpy.QtCore import QTimer
+
+from ..core.bundle import check_image_fits
+from ..core.config import ModelConfig, TrainConfig, new_model_config
+from ..core.device import resolve_device
+from ..core.errors import FrugalsegError
+from ..core.labels import as_label_array, check_training_labels
+from ..core.model import UNet
+from ..core.predict import Prediction, predict_image, predict_view, uncertainty
+from ..core.train import Trainer, TrainingData, TrainProgress
+from . import layers as L
+from .settings import Settings, load_settings
+
+
+class TrainState(str, Enum):
+    IDLE = "idle"
+    TRAINING = "training"
+    STOPPING = "stopping"
+    PREDICTING = "predicting"
+
+
+@dataclass
+class ClassSpec:
+    name: str
+    color: str
+
+
+PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
+           "#8c8c8c", "#ccb974", "#64b5cd"]
+
+
+def default_classes() -> list[ClassSpec]:
+    return [ClassSpec("background", PALETTE[0]), ClassSpec("foreground", PALETTE[1])]
+
+
+@dataclass
+class View:
+    """What is on screen: which image, which slice, which in-plane field."""
+
+    image: str
+    z: int | None
+    box: tuple[slice, slice]
+
+
+@dataclass
+class Preview:
+    view: View
+    classes: np.ndarray
+    uncertainty: np.ndarray
+
+
+class Controller:
+    """One per viewer. Signals are emitted on the GUI thread."""
+
+    state_changed = Signal(str)
+    progress = Signal(object)  # TrainProgress
+    predict_progress = Signal(int, int)
+    message = Signal(str)
+    classes_changed = Signal()
+    model_changed = Signal()
+    preview_shown = Signal(float)  # perf_counter() when a preview reached the layer
+    strokes_used = Signal(float)  # perf_counter() when training picked up new strokes
+
+    def __init__(self, viewer, settings: Settings | None = None):
+        self.viewer = viewer
+        self.settings = settings or load_settings()
+        self.classes: list[ClassSpec] = default_classes()
+        self.model: UNet | None = None
+        self.config: ModelConfig | None = None
+        self.history: list[dict] = []
+        self.state = TrainState.IDLE
+        self.device = "-"
+        self.image: Image | None = None
+        self.show_uncertainty = False
+        self.session_dir: Path | None = None
+        self.trainer: Trainer | None = None
+        self._train_names: list[str] = []
+        self._worker = None
+        self._stop = threading.Event()
+        self._view: View | None = None
+        self._watched: set[int] = set()
+        self._pending: set[str] = set()
+        self._debounce = QTimer()
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(300)
+        self._debounce.timeout.connect(self._labels_settled)
+
+    # -- layers ----------------------------------------------------------------------------
+    @property
+    def colors(self) -> list[str]:
+        return [c.color for c in self.classes]
+
+    def image_layers(self) -> list[Image]:
+        return [layer for layer in self.viewer.layers if isinstance(layer, Image)
+                and layer.metadata.get("role") is None]
+
+    def select_image(self, image: Image | None, scribbles: Labels | None = None) -> Labels | None:
+        """Make ``image`` current; use ``scribbles`` or its own scribble layer (created)."""
+        self.image = image
+        if image is None:
+            return None
+        if scribbles is not None:
+            L.check_shape(image, scribbles)
+            scribbles.metadata.update({L.META: image.name, "role": "scribbles"})
+        layer = L.ensure_labels(self.viewer, image, "scribbles", self.colors)
+        self._watch(layer)
+        self.update_view()
+        return layer
+
+    def scribbles(self, image: Image) -> Labels | None:
+        layer = L.find(self.viewer, image, "scribbles")
+        return layer if isinstance(layer, Labels) else None
+
+    def set_classes(self, classes: list[ClassSpec]) -> None:
+        self.classes = list(classes)
+        for layer in self.viewer.layers:
+            if isinstance(layer, Labels) and layer.metadata.get("role") in ("scribbles", "prediction"):
+                layer.colormap = L.colormap(self.colors)
+        self.classes_changed.emit()
+
+    def update_view(self) -> None:
+        """Note what is on screen (call on slice or camera changes)."""
+        if self.image is not None and self.image in self.viewer.layers:
+            z, box = L.visible_box(self.image, self.viewer)
+            self._view = View(self.image.name, z, box)
+
+    def _watch(self, layer: Labels) -> None:
+        if id(layer) in self._watched:
+            return
+        self._watched.add(id(layer))
+        layer.events.paint.connect(lambda e, lay=layer: self._labels_edited(lay))
+        layer.events.set_data.connect(lambda e, lay=layer: self._labels_edited(lay))
+
+    def _labels_edited(self, layer: Labels) -> None:
+        self._pending.add(layer.metadata.get(L.META, ""))
+        self._debounce.start()
+
+    def forget_edits(self) -> None:
+        """Drop label changes not yet handled (e.g. scribbles restored from disk)."""
+        self._pending.clear()
+        self._debounce.stop()
+
+    def _labels_settled(self) -> None:
+        names, self._pending = self._pending, set()
+        for name in names:
+            if name not in self.viewer.layers:
+                continue
+            image = self.viewer.layers[name]
+            layer = self.scribbles(image)
+            if layer is None:
+                continue
+            if self.trainer is not None and name in self._train_names:
+                self.trainer.data.set_labels(self._train_names.index(name), layer.data)
+                self._await_pickup(self.trainer)
+            if self.settings.autosave:
+                from .persistence import autosave
+
+                autosave(self, image)
+        idle_with_model = self.state == TrainState.IDLE and self.model is not None
+        if names and idle_with_model and self.settings.auto_continue:
+            self.train(self.settings.continue_seconds, quiet=True)
+
+    def _await_pickup(self, trainer: Trainer) -> None:
+        """Emit ``strokes_used`` once the running trainer has rebuilt its data."""
+        wanted = trainer.data.version
+
+        def check():
+            if trainer is not self.trainer:
+                return
+            if trainer._version >= wanted:
+                self.strokes_used.emit(time.perf_counter())
+            else:
+                QTimer.singleShot(50, check)
+
+        QTimer.singleShot(50, check)
+
+    # -- training --------------------------------------------------------------------------
+    def train(self, seconds: float | None = None, quiet: bool = False) -> bool:
+        """Start (or continue) training in the background. False, with a message, if not."""
+        if self.state != TrainState.IDLE:
+            self._say("busy: stop the current work first")
+            return False
+        try:
+            job = self._training_job(seconds or self.settings.train_seconds)
+        except FrugalsegError as exc:
+            if quiet:
+                self._say(str(exc))
+            else:
+                self._fail(exc)
+            return False
+        self._start(job, TrainState.TRAINING, self._training_done)
+        return True
+
+    def _training_data(self) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+        if self.image is None:
+            raise FrugalsegError("pick an image layer first")
+        names, images, labels = [], [], []
+        for image in self.image_layers():
+            layer = self.scribbles(image)
+            if layer is None or not np.any(layer.data):
+                continue
+            L.check_shape(image, layer)
+            names.append(image.name)
+            images.append(L.image_array(image))
+            labels.append(as_label_array(np.array(layer.data), f"layer '{layer.name}'"))
+        if not names:
+            scrib = self.image.name + L.SUFFIX["scribbles"]
+            raise FrugalsegError(f"no scribbles yet: paint strokes of at least two classes on '{scrib}'")
+        for name, image in zip(names, images):
+            if image.shape[0] != images[0].shape[0]:
+                raise FrugalsegError(
+                    f"image '{name}' has {image.shape[0]} channel(s) but '{names[0]}' has "
+                    f"{images[0].shape[0]}; train one model per kind of image"
+                )
+        return names, images, labels
+
+    def _model_config(self, images: list[np.ndarray], n_used: int) -> ModelConfig:
+        names = tuple(c.name for c in self.classes)
+        if n_used > len(names):
+            raise FrugalsegError(
+                f"scribbles use class {n_used} but the class table has {len(names)} classes; "
+                "add a class or erase those strokes"
+            )
+        ndim = self.settings.ndim
+        if ndim == 3 and any(im.ndim != 4 for im in images):
+            raise FrugalsegError("a 3D model needs a 3D stack; choose a 2D model for 2D images")
+        channels = images[0].shape[0]
+        old = self.config
+        if old and (old.n_classes, old.in_channels, old.ndim) == (len(names), channels, ndim):
+            return ModelConfig.from_dict({**old.to_dict(), "classes": list(names)})
+        if old is not None:
+            self._say("classes, channels or dimensionality changed: training a new model")
+        self.model = None
+        depth = min(im.shape[1] for im in images) if ndim == 3 else None
+        return new_model_config(names, channels, ndim, depth, self.settings.patch_size)
+
+    def _training_job(self, seconds: float):
+        names, images, labels = self._training_data()
+        n_used = max(int(lab.max()) for lab in labels)
+        check_training_labels(labels, [f"layer '{n}{L.SUFFIX['scribbles']}'" for n in names])
+        config = self._model_config(images, n_used)
+        tc = TrainConfig(max_seconds=seconds, device=self.settings.device, val_every=10)
+        model = self.model
+        self.update_view()
+        self._stop.clear()
+        self._train_names = names
+
+        def job():
+            trainer = Trainer(TrainingData(images, labels, config.norm_percentiles), config, tc, model)
+            trainer.preview_fn = lambda predictor: self._preview(trainer, predictor)
+            trainer.preview_every = self.settings.refresh_seconds
+            self.trainer = trainer
+            try:
+                for progress in trainer.run(max_seconds=seconds):
+                    yield progress
+                    if self._stop.is_set():
+                        trainer.request_stop()
+            finally:
+                trainer.release()
+            return trainer
+
+        self.device = str(resolve_device(tc.device))
+        return job
+
+    def _preview(self, trainer: Trainer, predictor) -> Preview | None:
+        """Runs on the training thread: predict what is on screen."""
+        view = self._view
+        if view is None or view.image not in self._train_names:
+            return None
+        image = trainer.data.images[self._train_names.index(view.image)]
+        classes, unc = predict_view(predictor, trainer.config, image, view.z, view.box)
+        return Preview(view, classes, unc)
+
+    def stop(self) -> None:
+        """Ask the running work to end at its next step (training keeps its best model)."""
+        if self.state == TrainState.TRAINING:
+            self._stop.set()
+            if self.trainer is not None:
+                self.trainer.request_stop()
+            self._set_state(TrainState.STOPPING)
+        elif self.state == TrainState.PREDICTING and self._worker is not None:
+            self._worker.quit()
+
+    def _on_progress(self, p: TrainProgress) -> None:
+        if self.trainer is not None:
+            self.device = str(self.trainer.device)
+        self.progress.emit(p)
+        if p.preview is not None:
+            self._show_preview(p.preview)
+
+    def _show_preview(self, preview: Preview) -> None:
+        view = preview.view
+        if view.image not in self.viewer.layers:
+            return
+        image = self.viewer.layers[view.image]
+        key = view.box if view.z is None else (view.z,) + view.box
+        layer = L.ensure_labels(self.viewer, image, "prediction", self.colors)
+        layer.data[key] = preview.classes
+        layer.refresh()
+        if self.show_uncertainty:
+            unc = L.find(self.viewer, image, "uncertainty")
+            data = unc.data if unc is not None else np.zeros(L.spatial_shape(image), np.float32)
+            data[key] = preview.uncertainty
+            L.show_image(self.viewer, image, "uncertainty", data, colormap="magma",
+                         contrast_limits=(0, 1), opacity=0.6, blending="additive").refresh()
+        self.preview_shown.emit(time.perf_counter())
+
+    def _training_done(self, trainer: Trainer | None) -> None:
+        if trainer is None or trainer.step == 0:
+            return
+        self.model, self.config = trainer.model, trainer.config
+        self.history += trainer.history
+        score = trainer.best_score
+        best = f", held-out Dice {score:.3f}" if trainer.val_batches and score > -1 else ""
+        self._say(f"trained {trainer.step} steps on {trainer.device}{best}")
+        self.model_changed.emit()
+        from .persistence import autosave_model
+
+        autosave_model(self)
+
+    # -- prediction ------------------------------------------------------------------------
+    def predict_all(self, image: Image | None = None) -> bool:
+        """Predict a whole image or stack in the background into its prediction layer."""
+        image = image or self.image
+        if self.state != TrainState.IDLE:
+            self._say("busy: stop the current work first")
+            return False
+        try:
+            if image is None:
+                raise FrugalsegError("pick an image layer first")
+            if self.model is None:
+                raise FrugalsegError("no model yet: train or load one first")
+            array = L.image_array(image)
+            model, config, name = self.model, self.config, image.name
+            check_image_fits(config, array, f"layer '{name}'")
+            device = resolve_device(self.settings.device)
+        except FrugalsegError as exc:
+            self._fail(exc)
+            return False
+
+        def job():
+            inner = predict_image(model.to(device), config, array, device,
+                                  probabilities=True, name=f"layer '{name}'")
+            try:
+                while True:
+                    try:
+                        yield next(inner)
+                    except StopIteration as stop:
+                        return name, stop.value
+            finally:
+                model.cpu()
+
+        self._start(job, TrainState.PREDICTING, self._prediction_done,
+                    lambda p: self.predict_progress.emit(p.done, p.total))
+        return True
+
+    def _prediction_done(self, result: tuple[str, Prediction] | None) -> None:
+        if result is None:
+            return
+        name, pred = result
+        if name not in self.viewer.layers:
+            return
+        image = self.viewer.layers[name]
+        L.ensure_labels(self.viewer, image, "prediction", self.colors).data = pred.classes
+        L.show_image(self.viewer, image, "uncertainty", uncertainty(pred.probabilities),
+                     colormap="magma", contrast_limits=(0, 1), opacity=0.6, blending="additive",
+                     visible=self.show_uncertainty)
+        self._say(f"predicted '{name}'")
+
+    # -- workers and state -----------------------------------------------------------------
+    def _start(self, job, state: TrainState, done, on_yield=None) -> None:
+        worker = create_worker(job, _ignore_errors=True)
+        worker.yielded.connect(on_yield or self._on_progress)
+        worker.returned.connect(done)
+        worker.errored.connect(self._fail)
+        worker.finished.connect(lambda: self._finished(worker))
+        self._worker = worker
+        self._set_state(state)
+        worker.start()
+
+    def _finished(self, worker) -> None:
+        if worker is self._worker:
+            self._worker = None
+            self.trainer = None
+            self._set_state(TrainState.IDLE)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Process events until idle (for scripts and tests); True if idle in time."""
+        from qtpy.QtWidgets import QApplication
+
+        end = time.perf_counter() + timeout
+        while self.state != TrainState.IDLE and time.perf_counter() < end:
+            QApplication.processEvents()
+            time.sleep(0.01)
+        return self.state == TrainState.IDLE
+
+    def _set_state(self, state: TrainState) -> None:
+        self.state = state
+        self.state_changed.emit(state.value)
+
+    def _say(self, text: str) -> None:
+        self.message.emit(text)
+        show_info(text)
+
+    def _fail(self, exc: BaseException) -> None:
+        """A clear message instead of a traceback; napari stays usable."""
+        if isinstance(exc, FrugalsegError):
+            text = str(exc)
+            show_warning(text)
+        else:
+            text = f"frugalseg failed: {type(exc).__name__}: {exc}"
+            show_error(text)
+        self.message.emit(text)

@@ -1,0 +1,65 @@
+"""Edits made from the prediction: accept it into the scribbles, split it into objects."""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.layers import Image, Labels, Shapes
+
+from ..core.errors import FrugalsegError
+from ..core.instances import instances
+from . import layers as L
+from .controller import Controller
+
+
+def accept_prediction(
+    ctl: Controller, image: Image, value: int | None = None, region: Shapes | None = None
+) -> int:
+    """Copy the prediction into unlabelled scribble pixels; returns how many were set.
+
+    Only inside ``region`` (the shapes' area on the current slice) when given, else in the
+    visible field of the current slice; only class ``value`` when given. Undoable.
+    """
+    pred, scrib = L.find(ctl.viewer, image, "prediction"), ctl.scribbles(image)
+    if not isinstance(pred, Labels) or scrib is None:
+        raise FrugalsegError(f"image '{image.name}' has no prediction to accept yet")
+    z, box = L.visible_box(image, ctl.viewer)
+    plane = (z,) if z is not None else ()
+    area = np.zeros(L.spatial_shape(image)[-2:], bool)
+    if region is not None and len(region.data):
+        shapes = region.data
+        masks = Shapes([s[:, -2:] for s in shapes], shape_type=region.shape_type).to_masks(area.shape)
+        area = np.any(masks, axis=0)
+    elif region is not None:
+        raise FrugalsegError(f"shapes layer '{region.name}' has no shape: draw a region first")
+    else:
+        area[box] = True
+    p, s = np.asarray(pred.data[plane]), np.asarray(scrib.data[plane])
+    take = area & (s == 0) & (p > 0)
+    if value is not None:
+        take &= p == value
+    where = np.nonzero(take)
+    if not len(where[0]):
+        return 0
+    index = tuple(np.full(len(where[0]), i) for i in plane) + where
+    scrib.data_setitem(index, p[where].astype(scrib.data.dtype))
+    return len(where[0])
+
+
+def make_instances(ctl: Controller, image: Image, object_values: list[int]) -> Labels:
+    """An instance layer from the prediction: one id per object of the chosen classes."""
+    pred = L.find(ctl.viewer, image, "prediction")
+    if not isinstance(pred, Labels):
+        raise FrugalsegError(f"image '{image.name}' has no prediction yet: predict first")
+    if not object_values:
+        raise FrugalsegError("choose the object class(es) to split into instances")
+    slicewise = pred.data.ndim == 3 and (ctl.config is None or ctl.config.ndim == 2)
+    objects = instances(np.asarray(pred.data), object_values, slicewise=slicewise)
+    layer = L.find(ctl.viewer, image, "instances")
+    if layer is None:
+        return ctl.viewer.add_labels(
+            objects, name=image.name + L.SUFFIX["instances"],
+            metadata={L.META: image.name, "role": "instances"},
+            scale=pred.scale, translate=pred.translate,
+        )
+    layer.data = objects
+    return layer

@@ -1,0 +1,107 @@
+"""Translation between napari layers and the core's arrays; one place for layer naming."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from napari.layers import Image, Labels
+from napari.utils.colormaps import DirectLabelColormap
+
+from ..core.errors import FrugalsegError
+from ..core.io import check_finite
+
+META = "frugalseg_image"  # metadata key linking our layers to their image layer
+SUFFIX = {"scribbles": " scribbles", "prediction": " prediction", "uncertainty": " uncertainty",
+          "instances": " instances"}
+
+
+def spatial_shape(image: Image) -> tuple[int, ...]:
+    return tuple(image.data.shape[:-1] if image.rgb else image.data.shape)
+
+
+def image_array(image: Image) -> np.ndarray:
+    """The image as (C, *spatial): RGB(A) -> 3 channels, otherwise one."""
+    data = np.asarray(image.data)
+    array = np.moveaxis(data[..., :3], -1, 0) if image.rgb else data[None]
+    check_finite(array, f"layer '{image.name}'")
+    return array
+
+
+def channels(image: Image) -> int:
+    return 3 if image.rgb else 1
+
+
+def colormap(colors: Sequence[str]) -> DirectLabelColormap:
+    """Value k gets colours[k-1]; 0 and unknown values are transparent."""
+    mapping: dict[int | None, object] = {None: "transparent", 0: "transparent"}
+    mapping.update({k: c for k, c in enumerate(colors, start=1)})
+    return DirectLabelColormap(color_dict=mapping)
+
+
+def find(viewer, image: Image, role: str):
+    """Our layer of ``role`` for this image: by metadata link, else by conventional name."""
+    name = image.name + SUFFIX[role]
+    for layer in viewer.layers:
+        if layer.metadata.get(META) == image.name and layer.metadata.get("role") == role:
+            return layer
+    if name in viewer.layers:
+        return viewer.layers[name]
+    return None
+
+
+def ensure_labels(viewer, image: Image, role: str, colors: Sequence[str]) -> Labels:
+    """Our Labels layer of ``role`` for ``image``, created empty with the image's shape."""
+    layer = find(viewer, image, role)
+    if layer is None:
+        layer = viewer.add_labels(
+            np.zeros(spatial_shape(image), np.uint8),
+            name=image.name + SUFFIX[role],
+            metadata={META: image.name, "role": role},
+            scale=image.scale[: len(spatial_shape(image))],
+            translate=image.translate[: len(spatial_shape(image))],
+            opacity=0.5 if role == "prediction" else 0.8,
+        )
+    elif not isinstance(layer, Labels):
+        raise FrugalsegError(f"layer '{layer.name}' should be a Labels layer for {role}")
+    check_shape(image, layer)
+    layer.metadata.update({META: image.name, "role": role})
+    layer.colormap = colormap(colors)
+    return layer
+
+
+def check_shape(image: Image, labels: Labels) -> None:
+    if tuple(labels.data.shape) != spatial_shape(image):
+        raise FrugalsegError(
+            f"layer '{labels.name}' has shape {tuple(labels.data.shape)} but image "
+            f"'{image.name}' has {spatial_shape(image)}; pick or create a matching labels layer"
+        )
+
+
+def show_image(viewer, image: Image, role: str, data: np.ndarray, **kwargs) -> Image:
+    """Create or update our Image layer of ``role`` (e.g. uncertainty) for ``image``."""
+    layer = find(viewer, image, role)
+    if layer is None:
+        return viewer.add_image(
+            data, name=image.name + SUFFIX[role], metadata={META: image.name, "role": role},
+            scale=image.scale[: data.ndim], translate=image.translate[: data.ndim], **kwargs,
+        )
+    layer.data = data
+    return layer
+
+
+def visible_box(image: Image, viewer) -> tuple[int | None, tuple[slice, slice]]:
+    """The current slice of a stack (or None) and the visible in-plane field, in data pixels."""
+    shape = spatial_shape(image)
+    z = None
+    if len(shape) == 3:
+        world = viewer.dims.point[-3]
+        z = int(np.clip(round((world - image.translate[-3]) / image.scale[-3]), 0, shape[0] - 1))
+    corners = np.asarray(image.corner_pixels)[:, -2:]
+    box = []
+    for axis, size in enumerate(shape[-2:]):
+        lo, hi = int(corners[0, axis]), int(corners[1, axis]) + 1
+        if hi - lo < 16:  # not drawn yet: the whole plane
+            lo, hi = 0, size
+        box.append(slice(max(0, lo), min(size, hi)))
+    return z, (box[0], box[1])

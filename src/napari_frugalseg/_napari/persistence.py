@@ -1,0 +1,140 @@
+"""Everything the plugin writes or reads: autosave, masks, model bundles, sessions.
+
+All writes are atomic (core.io); they run on the GUI thread because they read layers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from napari.layers import Image
+
+from ..core.bundle import load_bundle, save_bundle
+from ..core.errors import FrugalsegError
+from ..core.export import mask_path, write_mask
+from ..core.io import read_array
+from ..core.session import Session, SessionImage, load_session, save_scribbles, save_session
+from . import layers as L
+from .controller import PALETTE, ClassSpec, Controller
+
+
+def home() -> Path:
+    """Where autosaves go unless a session folder is set (``FRUGALSEG_HOME`` overrides)."""
+    return Path(os.environ.get("FRUGALSEG_HOME", Path.home() / ".frugalseg"))
+
+
+def session_folder(ctl: Controller) -> Path:
+    """The folder autosaves go to: the open session's, else a new one under ``home()``."""
+    if ctl.session_dir is None:
+        ctl.session_dir = home() / "autosave" / time.strftime("%Y%m%d-%H%M%S")
+    return ctl.session_dir
+
+
+def _source(image: Image) -> str | None:
+    path = image.source.path or image.metadata.get("frugalseg_source")
+    return str(path) if path else None
+
+
+def _session(ctl: Controller) -> Session:
+    items = []
+    for image in ctl.image_layers():
+        layer = ctl.scribbles(image)
+        if layer is None:
+            continue
+        source = _source(image)
+        data = None if source else np.asarray(image.data)
+        items.append(SessionImage(image.name, np.asarray(layer.data), source, data, image.rgb))
+    classes = [{"name": c.name, "color": c.color} for c in ctl.classes]
+    return Session(items, classes, {"ndim": ctl.settings.ndim, "patch_size": ctl.settings.patch_size})
+
+
+def autosave(ctl: Controller, image: Image) -> None:
+    """After a stroke: that image's scribbles (and the session index) to the session folder."""
+    folder = session_folder(ctl)
+    session = _session(ctl)
+    names = [im.name for im in session.images]
+    if image.name not in names:
+        return
+    if not (folder / "session.json").is_file() or len(names) != _indexed(folder):
+        save_session(folder, session)  # new image: the index and its pixels
+    else:
+        i = names.index(image.name)
+        save_scribbles(folder, i, session.images[i].scribbles)
+
+
+def _indexed(folder: Path) -> int:
+    import json
+
+    return len(json.loads((folder / "session.json").read_text())["images"])
+
+
+def autosave_model(ctl: Controller) -> None:
+    if ctl.settings.autosave and ctl.model is not None:
+        save_bundle(Session.model_dir(session_folder(ctl)), ctl.model, ctl.config, None, ctl.history)
+
+
+def save_model(ctl: Controller, path: str | os.PathLike) -> Path:
+    if ctl.model is None:
+        raise FrugalsegError("no model yet: train or load one first")
+    return save_bundle(path, ctl.model, ctl.config, None, ctl.history)
+
+
+def load_model(ctl: Controller, path: str | os.PathLike) -> None:
+    """Use a saved bundle: its classes replace the table (colours kept where possible)."""
+    bundle = load_bundle(path)
+    ctl.model, ctl.config, ctl.history = bundle.model, bundle.config, list(bundle.history)
+    ctl.settings = ctl.settings.replace(ndim=bundle.config.ndim)
+    colors = ctl.colors + PALETTE[len(ctl.colors):] + PALETTE
+    ctl.set_classes([ClassSpec(n, colors[i]) for i, n in enumerate(bundle.config.classes)])
+    ctl.model_changed.emit()
+
+
+def export_masks(ctl: Controller, image: Image, folder: str | os.PathLike, fmt: str,
+                 role: str = "prediction") -> Path:
+    """Write the prediction (or instances) of ``image`` as ``folder/<image name>`` in ``fmt``."""
+    layer = L.find(ctl.viewer, image, role)
+    if layer is None:
+        raise FrugalsegError(f"image '{image.name}' has no {role} yet: predict first")
+    return write_mask(mask_path(folder, image.name, fmt), np.asarray(layer.data), fmt)
+
+
+def save(ctl: Controller, folder: str | os.PathLike) -> Path:
+    """Save the whole state to ``folder``, which becomes the autosave folder."""
+    folder = Path(folder)
+    session = _session(ctl)
+    if not session.images:
+        raise FrugalsegError("nothing to save: no image has a scribble layer yet")
+    save_session(folder, session)
+    if ctl.model is not None:
+        save_bundle(Session.model_dir(folder), ctl.model, ctl.config, None, ctl.history)
+    ctl.session_dir = folder
+    return folder
+
+
+def open_session(ctl: Controller, folder: str | os.PathLike) -> None:
+    """Add the session's images and scribbles to the viewer; restore classes and model."""
+    folder = Path(folder)
+    session = load_session(folder)
+    ctl.set_classes([ClassSpec(c["name"], c["color"]) for c in session.classes])
+    ctl.settings = ctl.settings.replace(**{k: v for k, v in session.settings.items()
+                                          if hasattr(ctl.settings, k)})
+    first = None
+    for item in session.images:
+        data = item.data if item.data is not None else read_array(item.source)
+        if item.name in ctl.viewer.layers:
+            image = ctl.viewer.layers[item.name]
+        else:
+            meta = {"frugalseg_source": item.source} if item.source else {}
+            image = ctl.viewer.add_image(data, name=item.name, rgb=item.rgb, metadata=meta)
+        layer = ctl.select_image(image)
+        layer.data = item.scribbles.astype(layer.data.dtype)
+        first = first or image
+    ctl.forget_edits()  # restoring scribbles is not a stroke
+    if Session.model_dir(folder).is_dir():
+        load_model(ctl, Session.model_dir(folder))
+    ctl.session_dir = folder
+    if first is not None:
+        ctl.select_image(first)

@@ -1,0 +1,336 @@
+"""The dock widget: image and scribbles, classes, training, prediction, export and session."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from napari.layers import Image, Labels, Shapes
+from qtpy.QtCore import QSettings
+from qtpy.QtWidgets import (
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+    QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+)
+
+from ...core.errors import FrugalsegError
+from ...core.export import FORMATS
+from .. import editing, persistence
+from .. import layers as L
+from ..controller import Controller, TrainState
+from .class_table import ClassTable
+from .loss_plot import LossPlot
+
+NEW = "<new scribble layer>"
+
+
+def guarded(method):
+    """Widget actions report bad input as a message instead of raising."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except FrugalsegError as exc:
+            self.ctl._fail(exc)
+            return None
+
+    return wrapper
+
+
+def _row(*widgets) -> QHBoxLayout:
+    row = QHBoxLayout()
+    for w in widgets:
+        row.addWidget(w)
+    return row
+
+
+class FrugalsegWidget(QWidget):
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.ctl = Controller(napari_viewer)
+        self.prefs = QSettings("napari-frugalseg", "napari-frugalseg")
+        self._budget = 0.0
+        layout = QVBoxLayout(self)
+        for box in (self._data_box(), self._train_box(), self._predict_box(), self._files_box()):
+            layout.addWidget(box)
+        layout.addStretch(1)
+        self._connect()
+        self._refresh_layers()
+        self._state(TrainState.IDLE.value)
+
+    # -- building --------------------------------------------------------------------------
+    def _data_box(self) -> QGroupBox:
+        box = QGroupBox("1. Image, scribbles and classes")
+        form = QFormLayout(box)
+        self.image_combo = QComboBox()
+        self.scribble_combo = QComboBox()
+        self.classes = ClassTable(self.ctl.classes)
+        form.addRow("image", self.image_combo)
+        form.addRow("scribbles", self.scribble_combo)
+        form.addRow(self.classes)
+        return box
+
+    def _train_box(self) -> QGroupBox:
+        box = QGroupBox("2. Train")
+        form = QFormLayout(box)
+        s = self.ctl.settings
+        self.ndim_combo = QComboBox()
+        self.ndim_combo.addItems(["2D (slice by slice)", "3D (volumes)"])
+        self.ndim_combo.setCurrentIndex(s.ndim - 2)
+        self.seconds = QDoubleSpinBox(minimum=5, maximum=36000, value=s.train_seconds, suffix=" s")
+        self.train_button, self.stop_button = QPushButton("Train"), QPushButton("Stop")
+        self.progress_bar = QProgressBar()
+        self.plot = LossPlot()
+        self.status = QLabel("pick an image, paint strokes of two or more classes, press Train")
+        self.status.setWordWrap(True)
+        self.device_label = QLabel("device: -")
+        self.auto_continue = QCheckBox("continue after each new stroke")
+        self.auto_continue.setChecked(s.auto_continue)
+        self.uncertainty_check = QCheckBox("show uncertainty")
+        form.addRow("model", self.ndim_combo)
+        form.addRow("time budget", self.seconds)
+        form.addRow(_row(self.train_button, self.stop_button))
+        form.addRow(self.progress_bar)
+        form.addRow(self.plot)
+        form.addRow(self.device_label)
+        form.addRow(self.auto_continue)
+        form.addRow(self.uncertainty_check)
+        form.addRow(self.status)
+        return box
+
+    def _predict_box(self) -> QGroupBox:
+        box = QGroupBox("3. Predict and correct")
+        form = QFormLayout(box)
+        self.predict_button = QPushButton("Predict all")
+        self.accept_class = QComboBox()
+        self.accept_region = QComboBox()
+        self.accept_button = QPushButton("Accept prediction into scribbles")
+        self.object_class = QComboBox()
+        self.instances_button = QPushButton("Make instances")
+        form.addRow(self.predict_button)
+        form.addRow("accept class", self.accept_class)
+        form.addRow("inside", self.accept_region)
+        form.addRow(self.accept_button)
+        form.addRow("objects", _row(self.object_class, self.instances_button))
+        return box
+
+    def _files_box(self) -> QGroupBox:
+        box = QGroupBox("4. Export and sessions")
+        form = QFormLayout(box)
+        self.format_combo = QComboBox()
+        self.format_combo.addItems(FORMATS)
+        self.export_button = QPushButton("Export masks…")
+        self.export_instances_button = QPushButton("Export instances…")
+        self.save_model_button = QPushButton("Save model…")
+        self.load_model_button = QPushButton("Load model…")
+        self.save_session_button = QPushButton("Save session…")
+        self.open_session_button = QPushButton("Open session…")
+        form.addRow("format", self.format_combo)
+        form.addRow(_row(self.export_button, self.export_instances_button))
+        form.addRow(_row(self.save_model_button, self.load_model_button))
+        form.addRow(_row(self.save_session_button, self.open_session_button))
+        return box
+
+    def _connect(self) -> None:
+        ctl, viewer = self.ctl, self.viewer
+        viewer.layers.events.inserted.connect(self._refresh_layers)
+        viewer.layers.events.removed.connect(self._refresh_layers)
+        viewer.dims.events.current_step.connect(ctl.update_view)
+        viewer.scene.camera.events.center.connect(ctl.update_view)
+        viewer.scene.camera.events.zoom.connect(ctl.update_view)
+        self.image_combo.activated.connect(lambda _: self.pick_image())
+        self.scribble_combo.activated.connect(lambda _: self.pick_image())
+        self.classes.changed.connect(ctl.set_classes)
+        ctl.classes_changed.connect(self._classes_changed)
+        self.ndim_combo.currentIndexChanged.connect(
+            lambda i: setattr(ctl, "settings", ctl.settings.replace(ndim=i + 2)))
+        self.auto_continue.toggled.connect(
+            lambda on: setattr(ctl, "settings", ctl.settings.replace(auto_continue=on)))
+        self.uncertainty_check.toggled.connect(self._toggle_uncertainty)
+        self.train_button.clicked.connect(self.train)
+        self.stop_button.clicked.connect(ctl.stop)
+        self.predict_button.clicked.connect(self.predict_all)
+        self.accept_button.clicked.connect(self.accept)
+        self.instances_button.clicked.connect(self.make_instances)
+        self.export_button.clicked.connect(lambda: self.export_masks())
+        self.export_instances_button.clicked.connect(lambda: self.export_masks(role="instances"))
+        self.save_model_button.clicked.connect(lambda: self.save_model())
+        self.load_model_button.clicked.connect(lambda: self.load_model())
+        self.save_session_button.clicked.connect(lambda: self.save_session())
+        self.open_session_button.clicked.connect(lambda: self.open_session())
+        ctl.state_changed.connect(self._state)
+        ctl.progress.connect(self._progress)
+        ctl.predict_progress.connect(self._predict_progress)
+        ctl.message.connect(lambda text: self.status.setText(text))
+        ctl.model_changed.connect(lambda: self.ndim_combo.setCurrentIndex(ctl.settings.ndim - 2))
+        self._classes_changed()
+
+    # -- model to view ---------------------------------------------------------------------
+    def _refresh_layers(self, event=None) -> None:
+        current = self.image_combo.currentText()
+        self.image_combo.blockSignals(True)
+        self.image_combo.clear()
+        self.image_combo.addItems([layer.name for layer in self.ctl.image_layers()])
+        if current:
+            self.image_combo.setCurrentText(current)
+        self.image_combo.blockSignals(False)
+        self.scribble_combo.clear()
+        self.scribble_combo.addItem(NEW)
+        for layer in self.viewer.layers:
+            if isinstance(layer, Labels) and layer.metadata.get("role") in (None, "scribbles"):
+                self.scribble_combo.addItem(layer.name)
+        if self.ctl.image is not None and self.ctl.scribbles(self.ctl.image) is not None:
+            self.scribble_combo.setCurrentText(self.ctl.scribbles(self.ctl.image).name)
+        self.accept_region.clear()
+        self.accept_region.addItem("visible field")
+        self.accept_region.addItems([s.name for s in self.viewer.layers if isinstance(s, Shapes)])
+
+    def _classes_changed(self) -> None:
+        classes = self.ctl.classes
+        if [c.name for c in classes] != [c.name for c in self.classes.classes()] or \
+                [c.color for c in classes] != [c.color for c in self.classes.classes()]:
+            self.classes.set_classes(classes)
+        names = [f"{k}: {c.name}" for k, c in enumerate(classes, start=1)]
+        for combo, first in ((self.accept_class, ["all classes"]), (self.object_class, [])):
+            combo.clear()
+            combo.addItems(first + names)
+        self.object_class.setCurrentIndex(len(names) - 1)
+
+    def _state(self, state: str) -> None:
+        busy = state != TrainState.IDLE.value
+        for button in (self.train_button, self.predict_button, self.load_model_button,
+                       self.open_session_button):
+            button.setEnabled(not busy)
+        self.stop_button.setEnabled(state in (TrainState.TRAINING.value, TrainState.PREDICTING.value))
+        if state == TrainState.TRAINING.value:
+            self.progress_bar.setRange(0, 1000)
+            self.progress_bar.setValue(0)
+        self.device_label.setText(f"device: {self.ctl.device}   state: {state}")
+
+    def _progress(self, p) -> None:
+        total = self._budget or 1.0
+        self.progress_bar.setValue(int(1000 * min(1.0, p.seconds / total)))
+        self.plot.add(p.step, p.loss, p.val_score)
+
+    def _predict_progress(self, done: int, total: int) -> None:
+        self.progress_bar.setRange(0, total)
+        self.progress_bar.setValue(done)
+
+    # -- actions (also the API the tests drive) --------------------------------------------
+    def current_image(self) -> Image | None:
+        name = self.image_combo.currentText()
+        layer = self.viewer.layers[name] if name in self.viewer.layers else None
+        return layer if isinstance(layer, Image) else None
+
+    @guarded
+    def pick_image(self) -> Labels | None:
+        """Use the chosen image and scribble layer (a new one by default)."""
+        image = self.current_image()
+        if image is None:
+            raise FrugalsegError("no image layer: open an image first")
+        choice = self.scribble_combo.currentText()
+        picked = self.viewer.layers[choice] if choice and choice != NEW else None
+        layer = self.ctl.select_image(image, picked)
+        self._refresh_layers()
+        self.viewer.layers.selection.active = layer
+        return layer
+
+    @guarded
+    def train(self, seconds: float | None = None) -> bool:
+        if self.ctl.image is None or self.ctl.image is not self.current_image():
+            if self.pick_image() is None:
+                return False
+        self._budget = seconds or self.seconds.value()
+        self.plot.clear()
+        return self.ctl.train(self._budget)
+
+    @guarded
+    def predict_all(self) -> bool:
+        if self.current_image() is None:
+            raise FrugalsegError("no image layer: open an image first")
+        return self.ctl.predict_all(self.current_image())
+
+    def _toggle_uncertainty(self, on: bool) -> None:
+        self.ctl.show_uncertainty = on
+        image = self.current_image()
+        layer = L.find(self.viewer, image, "uncertainty") if image else None
+        if layer is not None:
+            layer.visible = on
+
+    @guarded
+    def accept(self) -> int:
+        image = self.current_image()
+        if image is None:
+            raise FrugalsegError("no image layer: open an image first")
+        value = self.accept_class.currentIndex() or None
+        region = self.accept_region.currentText()
+        shapes = self.viewer.layers[region] if region in self.viewer.layers else None
+        n = editing.accept_prediction(self.ctl, image, value, shapes)
+        self.status.setText(f"accepted {n} predicted pixels into the scribbles")
+        return n
+
+    @guarded
+    def make_instances(self) -> Labels:
+        image = self.current_image()
+        if image is None:
+            raise FrugalsegError("no image layer: open an image first")
+        layer = editing.make_instances(self.ctl, image, [self.object_class.currentIndex() + 1])
+        self.status.setText(f"{int(layer.data.max())} objects in '{layer.name}'")
+        return layer
+
+    # -- files -----------------------------------------------------------------------------
+    def _ask(self, title: str, path: str | Path | None = None) -> Path | None:
+        """``path`` if given, else a dialog starting in the last folder used."""
+        if path is None:
+            start = str(self.prefs.value("last_folder", str(Path.home())))
+            path = QFileDialog.getExistingDirectory(self, title, start)
+            if not path:
+                return None
+        path = Path(path)
+        self.prefs.setValue("last_folder", str(path.parent if path.suffix else path))
+        return path
+
+    @guarded
+    def export_masks(self, folder=None, role: str = "prediction") -> Path | None:
+        image = self.current_image()
+        if image is None:
+            raise FrugalsegError("no image layer: open an image first")
+        folder = self._ask(f"Folder for the {role} masks", path=folder)
+        if folder is None:
+            return None
+        out = persistence.export_masks(self.ctl, image, folder, self.format_combo.currentText(), role)
+        self.status.setText(f"wrote {out}")
+        return out
+
+    @guarded
+    def save_model(self, path=None) -> Path | None:
+        path = self._ask("Folder to save the model in", path=path)
+        if path is not None:
+            path = persistence.save_model(self.ctl, path)
+            self.status.setText(f"model saved in {path}")
+        return path
+
+    @guarded
+    def load_model(self, path=None) -> None:
+        path = self._ask("Model folder to load", path=path)
+        if path is not None:
+            persistence.load_model(self.ctl, path)
+            self.status.setText(f"model loaded from {path}: {', '.join(self.ctl.config.classes)}")
+
+    @guarded
+    def save_session(self, folder=None) -> Path | None:
+        folder = self._ask("Session folder", path=folder)
+        if folder is not None:
+            persistence.save(self.ctl, folder)
+            self.status.setText(f"session saved in {folder}")
+        return folder
+
+    @guarded
+    def open_session(self, folder=None) -> None:
+        folder = self._ask("Session folder to open", path=folder)
+        if folder is not None:
+            persistence.open_session(self.ctl, folder)
+            self._refresh_layers()
+            self.image_combo.setCurrentText(self.ctl.image.name if self.ctl.image else "")
+            self.status.setText(f"session opened from {folder}")

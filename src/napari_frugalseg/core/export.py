@@ -1,0 +1,81 @@
+"""Writing masks in the formats users ask for: one TIFF, PNG per slice, OME-Zarr."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FrugalsegError
+from .io import atomic_dir, write_tiff
+
+FORMATS = ("tiff", "png", "ome-zarr")
+SUFFIXES = {"tiff": ".tif", "png": "", "ome-zarr": ".ome.zarr"}
+
+
+def mask_path(folder: str | os.PathLike, stem: str, fmt: str) -> Path:
+    """Where ``write_mask`` puts the mask ``stem`` in ``folder`` (PNG: a folder of slices)."""
+    return Path(folder) / f"{stem}{SUFFIXES[fmt]}"
+
+
+def write_mask(path: str | os.PathLike, mask: np.ndarray, fmt: str) -> Path:
+    """Write a 2D or 3D integer mask atomically; returns what was written.
+
+    ``png`` writes ``path/`` holding ``slice_0000.png``... (one file for a 2D mask), 16 bit
+    when values exceed 255. ``ome-zarr`` writes an OME-NGFF 0.4 image with one scale level.
+    """
+    if fmt not in FORMATS:
+        raise FrugalsegError(f"unknown mask format '{fmt}' (use {', '.join(FORMATS)})")
+    mask = np.asarray(mask)
+    if mask.ndim not in (2, 3):
+        raise FrugalsegError(f"{path}: masks must be 2D or 3D, not {mask.shape}")
+    if fmt == "tiff":
+        return write_tiff(path, mask)
+    if fmt == "png":
+        return atomic_dir(path, lambda tmp: _png_slices(tmp, mask))
+    return atomic_dir(path, lambda tmp: _ome_zarr(tmp, mask))
+
+
+def _png_slices(folder: Path, mask: np.ndarray) -> None:
+    import imageio.v3 as iio
+
+    dtype = np.uint8 if mask.max(initial=0) < 256 else np.uint16
+    planes = mask[None] if mask.ndim == 2 else mask
+    for z, plane in enumerate(planes):
+        iio.imwrite(folder / f"slice_{z:04d}.png", plane.astype(dtype), extension=".png")
+
+
+def _ome_zarr(folder: Path, mask: np.ndarray) -> None:
+    import zarr
+
+    axes = [{"name": a, "type": "space"} for a in "zyx"[-mask.ndim:]]
+    root = zarr.open_group(str(folder), mode="w", zarr_format=2)
+    chunks = tuple(min(s, c) for s, c in zip(mask.shape, (16, 512, 512)[-mask.ndim:]))
+    root.create_array("0", data=mask, chunks=chunks)
+    root.attrs["multiscales"] = [{
+        "version": "0.4",
+        "name": folder.name,
+        "axes": axes,
+        "datasets": [{
+            "path": "0",
+            "coordinateTransformations": [{"type": "scale", "scale": [1.0] * mask.ndim}],
+        }],
+    }]
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read back what ``write_mask`` wrote, whatever the format."""
+    path = Path(path)
+    if path.suffix == ".zarr":
+        import zarr
+
+        return np.asarray(zarr.open_group(str(path), mode="r")["0"][:])
+    if path.is_dir():
+        import imageio.v3 as iio
+
+        planes = [iio.imread(p) for p in sorted(path.glob("slice_*.png"))]
+        return planes[0] if len(planes) == 1 else np.stack(planes)
+    from .io import read_array
+
+    return read_array(path)
