@@ -8,6 +8,9 @@ one per viewer.
 
 from __future__ import annotations
 
+import gc
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -70,6 +73,29 @@ class Preview:
     uncertainty: np.ndarray
 
 
+def _warm_up_torch() -> None:
+    """Import torch's optimizer machinery (over 2 s of imports on first use) in the
+    background when the plugin opens, so that pressing Train does not freeze napari."""
+
+    def load():
+        import torch
+
+        torch.optim.AdamW(torch.nn.Linear(1, 1).parameters())
+
+    threading.Thread(target=load, daemon=True, name="frugalseg-warm-up").start()
+
+
+def _background_priority() -> None:
+    """Lower the calling worker thread's CPU priority (Linux), so napari's event loop gets a
+    core at once even when training keeps every core busy. Torch's intra-op threads created
+    from this thread inherit it."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except OSError:
+            pass
+
+
 class Controller:
     """One per viewer. Signals are emitted on the GUI thread."""
 
@@ -105,6 +131,7 @@ class Controller:
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(300)
         self._debounce.timeout.connect(self._labels_settled)
+        _warm_up_torch()
 
     # -- layers ----------------------------------------------------------------------------
     @property
@@ -125,7 +152,21 @@ class Controller:
             scribbles.metadata.update({L.META: image.name, "role": "scribbles"})
         layer = L.ensure_labels(self.viewer, image, "scribbles", self.colors)
         self._watch(layer)
+        # the overlays exist before any work starts: creating a layer stalls napari briefly
+        L.ensure_labels(self.viewer, image, "prediction", self.colors)
+        self._uncertainty_layer(image)
+        self.viewer.layers.selection.active = layer
         self.update_view()
+        return layer
+
+    def _uncertainty_layer(self, image: Image) -> Image:
+        layer = L.find(self.viewer, image, "uncertainty")
+        if layer is None:
+            layer = L.add_image_overlay(
+                self.viewer, image, "uncertainty", np.zeros(L.spatial_shape(image), np.float32),
+                colormap="magma", contrast_limits=(0, 1), opacity=0.6, blending="additive",
+                visible=self.show_uncertainty,
+            )
         return layer
 
     def scribbles(self, image: Image) -> Labels | None:
@@ -267,6 +308,7 @@ class Controller:
         self._train_names = names
 
         def job():
+            _background_priority()
             trainer = Trainer(TrainingData(images, labels, config.norm_percentiles), config, tc, model)
             trainer.preview_fn = lambda predictor: self._preview(trainer, predictor)
             trainer.preview_every = self.settings.refresh_seconds
@@ -315,15 +357,15 @@ class Controller:
             return
         image = self.viewer.layers[view.image]
         key = view.box if view.z is None else (view.z,) + view.box
-        layer = L.ensure_labels(self.viewer, image, "prediction", self.colors)
+        layer = L.find(self.viewer, image, "prediction")
+        if not isinstance(layer, Labels):
+            layer = L.ensure_labels(self.viewer, image, "prediction", self.colors)
         layer.data[key] = preview.classes
         layer.refresh()
         if self.show_uncertainty:
-            unc = L.find(self.viewer, image, "uncertainty")
-            data = unc.data if unc is not None else np.zeros(L.spatial_shape(image), np.float32)
-            data[key] = preview.uncertainty
-            L.show_image(self.viewer, image, "uncertainty", data, colormap="magma",
-                         contrast_limits=(0, 1), opacity=0.6, blending="additive").refresh()
+            unc = self._uncertainty_layer(image)
+            unc.data[key] = preview.uncertainty
+            unc.refresh()
         self.preview_shown.emit(time.perf_counter())
 
     def _training_done(self, trainer: Trainer | None) -> None:
@@ -360,6 +402,7 @@ class Controller:
             return False
 
         def job():
+            _background_priority()
             inner = predict_image(model.to(device), config, array, device,
                                   probabilities=True, name=f"layer '{name}'")
             try:
@@ -383,9 +426,7 @@ class Controller:
             return
         image = self.viewer.layers[name]
         L.ensure_labels(self.viewer, image, "prediction", self.colors).data = pred.classes
-        L.show_image(self.viewer, image, "uncertainty", uncertainty(pred.probabilities),
-                     colormap="magma", contrast_limits=(0, 1), opacity=0.6, blending="additive",
-                     visible=self.show_uncertainty)
+        self._uncertainty_layer(image).data = uncertainty(pred.probabilities)
         self._say(f"predicted '{name}'")
 
     # -- workers and state -----------------------------------------------------------------
@@ -397,10 +438,15 @@ class Controller:
         worker.finished.connect(lambda: self._finished(worker))
         self._worker = worker
         self._set_state(state)
+        # napari's heap is large: a full garbage collection triggered by our allocations
+        # would block every thread for ~0.3 s. Objects that exist now are not scanned
+        # until the work ends (then they are handed back to the collector).
+        gc.freeze()
         worker.start()
 
     def _finished(self, worker) -> None:
         if worker is self._worker:
+            gc.unfreeze()
             self._worker = None
             self.trainer = None
             self._set_state(TrainState.IDLE)

@@ -78,16 +78,12 @@ def check_shape(image: Image, labels: Labels) -> None:
         )
 
 
-def show_image(viewer, image: Image, role: str, data: np.ndarray, **kwargs) -> Image:
-    """Create or update our Image layer of ``role`` (e.g. uncertainty) for ``image``."""
-    layer = find(viewer, image, role)
-    if layer is None:
-        return viewer.add_image(
-            data, name=image.name + SUFFIX[role], metadata={META: image.name, "role": role},
-            scale=image.scale[: data.ndim], translate=image.translate[: data.ndim], **kwargs,
-        )
-    layer.data = data
-    return layer
+def add_image_overlay(viewer, image: Image, role: str, data: np.ndarray, **kwargs) -> Image:
+    """Add our Image layer of ``role`` (e.g. uncertainty) for ``image``."""
+    return viewer.add_image(
+        data, name=image.name + SUFFIX[role], metadata={META: image.name, "role": role},
+        scale=image.scale[: data.ndim], translate=image.translate[: data.ndim], **kwargs,
+    )
 
 
 def visible_box(image: Image, viewer) -> tuple[int | None, tuple[slice, slice]]:

@@ -233,7 +233,6 @@ class FrugalsegWidget(QWidget):
         picked = self.viewer.layers[choice] if choice and choice != NEW else None
         layer = self.ctl.select_image(image, picked)
         self._refresh_layers()
-        self.viewer.layers.selection.active = layer
         return layer
 
     @guarded

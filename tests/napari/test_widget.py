@@ -1,0 +1,128 @@
+"""Widget behaviour a user relies on: samples, clear messages for bad choices, autosave,
+several images, accepting predictions, errors during training."""
+
+import numpy as np
+import pytest
+
+from napari_frugalseg._napari.controller import ClassSpec
+from napari_frugalseg.core.io import read_array
+
+
+def _blobs(widget):
+    widget.viewer.open_sample("napari-frugalseg", "blobs")
+    widget.image_combo.setCurrentText("blobs")
+    widget.scribble_combo.setCurrentText("blobs scribbles")
+    return widget.pick_image()
+
+
+def _train(widget, qtbot, steps=30, seconds=30):
+    assert widget.train(seconds=seconds)
+    qtbot.waitUntil(lambda: widget.ctl.trainer is not None and widget.ctl.trainer.step >= steps
+                    or widget.ctl.state == "idle", timeout=seconds * 1000)
+    widget.ctl.stop()
+    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=5000)
+
+
+def test_sample_opens_with_its_scribbles_in_use(widget):
+    layer = _blobs(widget)
+    assert layer.name == "blobs scribbles"  # the sample's own layer, not a new one
+    assert {1, 2} <= set(np.unique(layer.data))
+    assert [l.name for l in widget.viewer.layers] == ["blobs", "blobs scribbles"]
+
+
+@pytest.mark.parametrize(
+    "setup, expected",
+    [
+        ("no image", "no image layer"),
+        ("no scribbles", "no scribbles yet"),
+        ("one class", "only class 1 is labelled"),
+        ("3d model on 2d", "3D model needs a 3D stack"),
+        ("wrong shape", "has shape (10, 10)"),
+        ("class not in table", "class table has 2 classes"),
+    ],
+)
+def test_bad_choices_give_a_clear_message(widget, setup, expected):
+    viewer = widget.viewer
+    if setup != "no image":
+        viewer.add_image(np.random.default_rng(0).random((64, 64), np.float32), name="img")
+        widget.image_combo.setCurrentText("img")
+    if setup == "wrong shape":
+        viewer.add_labels(np.zeros((10, 10), np.uint8), name="other")
+        widget.scribble_combo.setCurrentText("other")
+        assert widget.pick_image() is None
+    else:
+        layer = widget.pick_image()
+        if layer is not None and setup != "no scribbles":
+            layer.data[5:10, 5:10] = 1
+            layer.data[30:35, 30:35] = {"one class": 1, "class not in table": 3}.get(setup, 2)
+        if setup == "3d model on 2d":
+            widget.ndim_combo.setCurrentIndex(1)
+        assert not widget.train(seconds=5)
+    assert expected in widget.status.text()
+    assert widget.ctl.state == "idle"
+
+
+def test_error_during_training_is_reported_and_napari_stays_usable(widget, qtbot):
+    layer = _blobs(widget)
+    assert widget.train(seconds=30)
+    qtbot.waitUntil(lambda: widget.ctl.trainer is not None and widget.ctl.trainer.step >= 2, timeout=10000)
+    layer.data[0:5, 0:5] = 7  # a class the model does not have, painted while it trains
+    layer.refresh()
+    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
+    assert "class 7" in widget.status.text()
+    layer.data[0:5, 0:5] = 0
+    assert widget.train(seconds=2)  # usable again
+    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
+
+
+def test_strokes_are_autosaved_and_survive(widget, qtbot, tmp_path):
+    layer = _blobs(widget)
+    layer.paint((100, 100), 2)
+    folder = tmp_path / "home" / "autosave"
+    qtbot.waitUntil(lambda: any(folder.glob("*/scribbles/0.tif")), timeout=3000)
+    saved = next(folder.glob("*/scribbles/0.tif"))
+    qtbot.waitUntil(lambda: np.array_equal(read_array(saved), layer.data), timeout=3000)
+    # the autosave folder is a session that reopens
+    from napari_frugalseg._napari.widgets.main import FrugalsegWidget
+
+    other = FrugalsegWidget(widget.viewer.__class__(show=False))
+    try:
+        other.open_session(saved.parents[1])
+        assert np.array_equal(other.viewer.layers["blobs scribbles"].data, layer.data)
+    finally:
+        other.viewer.close()
+
+
+def test_class_table_drives_layer_colours(widget):
+    layer = _blobs(widget)
+    widget.classes.add_class()
+    assert [c.name for c in widget.ctl.classes][-1] == "class 3"
+    widget.classes.set_color(2, "#00ff00")
+    assert np.allclose(layer.colormap.map(np.array([3]))[0][:3], (0, 1, 0))
+    widget.classes.remove_class()
+    assert len(widget.ctl.classes) == 2
+    assert widget.accept_class.count() == 3  # "all classes" + 2
+
+
+def test_two_images_train_one_model_and_accept_and_instances(widget, qtbot, paint):
+    first = _blobs(widget)
+    image = widget.viewer.layers["blobs"].data
+    widget.viewer.add_image(image[::-1].copy(), name="flipped")
+    widget.image_combo.setCurrentText("flipped")
+    widget.scribble_combo.setCurrentText("<new scribble layer>")
+    second = widget.pick_image()
+    paint(second, first.data[::-1], step=3)
+    widget.ctl.forget_edits()
+    _train(widget, qtbot, steps=40)
+    assert widget.ctl._train_names == ["blobs", "flipped"]
+    assert widget.predict_all()
+    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=20000)
+    before = int((second.data > 0).sum())
+    widget.accept_class.setCurrentIndex(2)  # blob only
+    n = widget.accept()
+    assert n > 0 and int((second.data > 0).sum()) == before + n
+    second.undo()
+    assert int((second.data > 0).sum()) == before
+    widget.object_class.setCurrentIndex(1)
+    objects = widget.make_instances()
+    assert objects.data.max() >= 20  # blobs has ~60 objects
