@@ -60,3 +60,20 @@ def test_memory_is_bounded_by_a_band_of_tiles_not_the_image():
     full_accumulator = 3 * 8192 * 2048 * 4  # what blending into image-sized buffers would take
     assert large < 1.5 * small
     assert large < full_accumulator / 20
+
+
+def test_view_prediction_matches_whole_image_prediction_inside_the_view():
+    from napari_frugalseg.core.config import new_model_config
+    from napari_frugalseg.core.model import build_model
+    from napari_frugalseg.core.predict import Predictor, predict_view
+
+    config = new_model_config(("a", "b", "c"), 1, 2, width=4, depth=2)
+    predictor = Predictor(build_model(config).eval())
+    stack = np.random.default_rng(1).random((1, 3, 100, 120)).astype(np.float32)
+    box = (slice(10, 90), slice(0, 120))
+    classes, unc = predict_view(predictor, config, stack, 2, box)
+    assert classes.shape == unc.shape == (80, 120)
+    assert set(np.unique(classes)) <= {1, 2, 3}
+    assert 0.0 <= unc.min() and unc.max() <= 1.0
+    whole = predictor(stack[:, 2])  # one tile covers the plane
+    assert np.mean(whole.argmax(0)[box] + 1 == classes) > 0.95  # borders differ by padding only

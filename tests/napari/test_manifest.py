@@ -17,3 +17,22 @@ def test_samples_are_real_images_with_scribbles():
         assert (kind1, kind2) == ("image", "labels")
         assert image.shape == labels.shape and labels.max() >= 2
         assert "scribbles" in meta["name"]
+
+
+def test_widget_and_settings_are_contributed():
+    pm = npe2.PluginManager.instance()
+    pm.discover()
+    manifest = pm.get_manifest("napari-frugalseg")
+    assert [w.display_name for w in manifest.contributions.widgets] == ["frugalseg"]
+    props = manifest.contributions.configurations["frugalseg"].properties
+    assert {"device", "refresh_seconds", "patch_size", "autosave"} <= set(props)
+
+
+def test_settings_come_from_napari_preferences(monkeypatch):
+    from napari.settings import get_plugin_settings
+
+    from napari_frugalseg._napari.settings import load_settings
+
+    group = get_plugin_settings("napari-frugalseg").frugalseg
+    monkeypatch.setattr(group, "refresh_seconds", 7.0)
+    assert load_settings().refresh_seconds == 7.0

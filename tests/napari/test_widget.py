@@ -27,7 +27,9 @@ def test_sample_opens_with_its_scribbles_in_use(widget):
     layer = _blobs(widget)
     assert layer.name == "blobs scribbles"  # the sample's own layer, not a new one
     assert {1, 2} <= set(np.unique(layer.data))
-    assert [l.name for l in widget.viewer.layers] == ["blobs", "blobs scribbles"]
+    names = [layer.name for layer in widget.viewer.layers]
+    assert names == ["blobs", "blobs scribbles", "blobs prediction", "blobs uncertainty"]
+    assert widget.viewer.layers.selection.active is layer  # ready to paint
 
 
 @pytest.mark.parametrize(
@@ -126,3 +128,35 @@ def test_two_images_train_one_model_and_accept_and_instances(widget, qtbot, pain
     widget.object_class.setCurrentIndex(1)
     objects = widget.make_instances()
     assert objects.data.max() >= 20  # blobs has ~60 objects
+
+
+def test_a_stroke_while_idle_continues_training_from_the_model(widget, qtbot):
+    layer = _blobs(widget)
+    _train(widget, qtbot, steps=5)
+    model = widget.ctl.model
+    widget.ctl.settings = widget.ctl.settings.replace(auto_continue=True, continue_seconds=2)
+    layer.paint((120, 40), 1)
+    qtbot.waitUntil(lambda: widget.ctl.state == "training", timeout=3000)
+    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
+    assert widget.ctl.model is model  # the same network, trained further
+
+
+def test_predict_all_stops_and_3d_model_on_2d_image_is_refused(widget, qtbot, tmp_path):
+    from napari_frugalseg.core.bundle import save_bundle
+    from napari_frugalseg.core.config import new_model_config
+    from napari_frugalseg.core.model import build_model
+
+    stack = np.random.default_rng(0).random((40, 96, 96), np.float32)
+    widget.viewer.add_image(stack, name="stack")
+    widget.viewer.add_image(stack[0], name="plane")
+    config = new_model_config(("a", "b"), 1, 3, depth_of_stacks=8, patch=32, width=4, depth=2)
+    save_bundle(tmp_path / "m3d", build_model(config), config)
+    widget.load_model(tmp_path / "m3d")
+    assert widget.ndim_combo.currentIndex() == 1  # the widget shows the model's kind
+    widget.image_combo.setCurrentText("plane")
+    assert not widget.predict_all()
+    assert "a 3D model cannot segment a 2D image" in widget.status.text()
+    widget.image_combo.setCurrentText("stack")
+    assert widget.predict_all()
+    widget.ctl.stop()
+    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=5000)

@@ -425,8 +425,13 @@ class Controller:
         if name not in self.viewer.layers:
             return
         image = self.viewer.layers[name]
-        L.ensure_labels(self.viewer, image, "prediction", self.colors).data = pred.classes
-        self._uncertainty_layer(image).data = uncertainty(pred.probabilities)
+        # written in place: replacing .data resets the layer, which costs napari more time
+        for layer, values in (
+            (L.ensure_labels(self.viewer, image, "prediction", self.colors), pred.classes),
+            (self._uncertainty_layer(image), uncertainty(pred.probabilities)),
+        ):
+            layer.data[...] = values
+            layer.refresh()
         self._say(f"predicted '{name}'")
 
     # -- workers and state -----------------------------------------------------------------
