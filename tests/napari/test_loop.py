@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from napari_frugalseg._napari.state import ClassSpec
 from napari_frugalseg.core.export import read_mask
 from napari_frugalseg.core.labels import dice_per_class
 
@@ -12,9 +13,6 @@ def test_full_loop(widget, isbi, paint, qtbot, tmp_path, make_napari_viewer):
     image, truth, scribbles = isbi
     viewer, ctl = widget.viewer, widget.ctl
     viewer.add_image(image, name="em")
-    widget.classes.set_classes([])  # the table follows the controller below
-    from napari_frugalseg._napari.controller import ClassSpec
-
     ctl.set_classes([ClassSpec("membrane", "#ff00ff"), ClassSpec("interior", "#00ffff")])
     widget.image_combo.setCurrentText("em")
     layer = widget.pick_image()

@@ -4,7 +4,6 @@ several images, accepting predictions, errors during training."""
 import numpy as np
 import pytest
 
-from napari_frugalseg._napari.controller import ClassSpec
 from napari_frugalseg.core.io import read_array
 
 

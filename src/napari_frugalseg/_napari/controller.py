@@ -9,12 +9,8 @@ one per viewer.
 from __future__ import annotations
 
 import gc
-import os
-import sys
 import threading
 import time
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -24,76 +20,19 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
 from qtpy.QtCore import QTimer
 
-from ..core.bundle import check_image_fits
 from ..core.config import ModelConfig, TrainConfig, new_model_config
 from ..core.device import resolve_device
 from ..core.errors import FrugalsegError
 from ..core.labels import as_label_array, check_training_labels
 from ..core.model import UNet
-from ..core.predict import Prediction, predict_image, predict_view, uncertainty
+from ..core.predict import predict_view
 from ..core.train import Trainer, TrainingData, TrainProgress
 from . import layers as L
+from . import overlays
 from .settings import Settings, load_settings
-
-
-class TrainState(str, Enum):
-    IDLE = "idle"
-    TRAINING = "training"
-    STOPPING = "stopping"
-    PREDICTING = "predicting"
-
-
-@dataclass
-class ClassSpec:
-    name: str
-    color: str
-
-
-PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
-           "#8c8c8c", "#ccb974", "#64b5cd"]
-
-
-def default_classes() -> list[ClassSpec]:
-    return [ClassSpec("background", PALETTE[0]), ClassSpec("foreground", PALETTE[1])]
-
-
-@dataclass
-class View:
-    """What is on screen: which image, which slice, which in-plane field."""
-
-    image: str
-    z: int | None
-    box: tuple[slice, slice]
-
-
-@dataclass
-class Preview:
-    view: View
-    classes: np.ndarray
-    uncertainty: np.ndarray
-
-
-def _warm_up_torch() -> None:
-    """Import torch's optimizer machinery (over 2 s of imports on first use) in the
-    background when the plugin opens, so that pressing Train does not freeze napari."""
-
-    def load():
-        import torch
-
-        torch.optim.AdamW(torch.nn.Linear(1, 1).parameters())
-
-    threading.Thread(target=load, daemon=True, name="frugalseg-warm-up").start()
-
-
-def _background_priority() -> None:
-    """Lower the calling worker thread's CPU priority (Linux), so napari's event loop gets a
-    core at once even when training keeps every core busy. Torch's intra-op threads created
-    from this thread inherit it."""
-    if sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except OSError:
-            pass
+from .state import (
+    ClassSpec, Preview, TrainState, View, background_priority, default_classes, warm_up_torch,
+)
 
 
 class Controller:
@@ -131,7 +70,7 @@ class Controller:
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(300)
         self._debounce.timeout.connect(self._labels_settled)
-        _warm_up_torch()
+        warm_up_torch()
 
     # -- layers ----------------------------------------------------------------------------
     @property
@@ -154,19 +93,9 @@ class Controller:
         self._watch(layer)
         # the overlays exist before any work starts: creating a layer stalls napari briefly
         L.ensure_labels(self.viewer, image, "prediction", self.colors)
-        self._uncertainty_layer(image)
+        overlays.uncertainty_layer(self, image)
         self.viewer.layers.selection.active = layer
         self.update_view()
-        return layer
-
-    def _uncertainty_layer(self, image: Image) -> Image:
-        layer = L.find(self.viewer, image, "uncertainty")
-        if layer is None:
-            layer = L.add_image_overlay(
-                self.viewer, image, "uncertainty", np.zeros(L.spatial_shape(image), np.float32),
-                colormap="magma", contrast_limits=(0, 1), opacity=0.6, blending="additive",
-                visible=self.show_uncertainty,
-            )
         return layer
 
     def scribbles(self, image: Image) -> Labels | None:
@@ -229,7 +158,7 @@ class Controller:
         def check():
             if trainer is not self.trainer:
                 return
-            if trainer._version >= wanted:
+            if trainer.labels_in_use >= wanted:
                 self.strokes_used.emit(time.perf_counter())
             else:
                 QTimer.singleShot(50, check)
@@ -240,15 +169,15 @@ class Controller:
     def train(self, seconds: float | None = None, quiet: bool = False) -> bool:
         """Start (or continue) training in the background. False, with a message, if not."""
         if self.state != TrainState.IDLE:
-            self._say("busy: stop the current work first")
+            self.say("busy: stop the current work first")
             return False
         try:
             job = self._training_job(seconds or self.settings.train_seconds)
         except FrugalsegError as exc:
             if quiet:
-                self._say(str(exc))
+                self.say(str(exc))
             else:
-                self._fail(exc)
+                self.fail(exc)
             return False
         self._start(job, TrainState.TRAINING, self._training_done)
         return True
@@ -291,7 +220,7 @@ class Controller:
         if old and (old.n_classes, old.in_channels, old.ndim) == (len(names), channels, ndim):
             return ModelConfig.from_dict({**old.to_dict(), "classes": list(names)})
         if old is not None:
-            self._say("classes, channels or dimensionality changed: training a new model")
+            self.say("classes, channels or dimensionality changed: training a new model")
         self.model = None
         depth = min(im.shape[1] for im in images) if ndim == 3 else None
         return new_model_config(names, channels, ndim, depth, self.settings.patch_size)
@@ -308,7 +237,7 @@ class Controller:
         self._train_names = names
 
         def job():
-            _background_priority()
+            background_priority()
             trainer = Trainer(TrainingData(images, labels, config.norm_percentiles), config, tc, model)
             trainer.preview_fn = lambda predictor: self._preview(trainer, predictor)
             trainer.preview_every = self.settings.refresh_seconds
@@ -349,24 +278,7 @@ class Controller:
             self.device = str(self.trainer.device)
         self.progress.emit(p)
         if p.preview is not None:
-            self._show_preview(p.preview)
-
-    def _show_preview(self, preview: Preview) -> None:
-        view = preview.view
-        if view.image not in self.viewer.layers:
-            return
-        image = self.viewer.layers[view.image]
-        key = view.box if view.z is None else (view.z,) + view.box
-        layer = L.find(self.viewer, image, "prediction")
-        if not isinstance(layer, Labels):
-            layer = L.ensure_labels(self.viewer, image, "prediction", self.colors)
-        layer.data[key] = preview.classes
-        layer.refresh()
-        if self.show_uncertainty:
-            unc = self._uncertainty_layer(image)
-            unc.data[key] = preview.uncertainty
-            unc.refresh()
-        self.preview_shown.emit(time.perf_counter())
+            overlays.show_preview(self, p.preview)
 
     def _training_done(self, trainer: Trainer | None) -> None:
         if trainer is None or trainer.step == 0:
@@ -375,7 +287,7 @@ class Controller:
         self.history += trainer.history
         score = trainer.best_score
         best = f", held-out Dice {score:.3f}" if trainer.val_batches and score > -1 else ""
-        self._say(f"trained {trainer.step} steps on {trainer.device}{best}")
+        self.say(f"trained {trainer.step} steps on {trainer.device}{best}")
         self.model_changed.emit()
         from .persistence import autosave_model
 
@@ -384,62 +296,24 @@ class Controller:
     # -- prediction ------------------------------------------------------------------------
     def predict_all(self, image: Image | None = None) -> bool:
         """Predict a whole image or stack in the background into its prediction layer."""
-        image = image or self.image
         if self.state != TrainState.IDLE:
-            self._say("busy: stop the current work first")
+            self.say("busy: stop the current work first")
             return False
         try:
-            if image is None:
-                raise FrugalsegError("pick an image layer first")
-            if self.model is None:
-                raise FrugalsegError("no model yet: train or load one first")
-            array = L.image_array(image)
-            model, config, name = self.model, self.config, image.name
-            check_image_fits(config, array, f"layer '{name}'")
-            device = resolve_device(self.settings.device)
+            job = overlays.prediction_job(self, image or self.image)
         except FrugalsegError as exc:
-            self._fail(exc)
+            self.fail(exc)
             return False
-
-        def job():
-            _background_priority()
-            inner = predict_image(model.to(device), config, array, device,
-                                  probabilities=True, name=f"layer '{name}'")
-            try:
-                while True:
-                    try:
-                        yield next(inner)
-                    except StopIteration as stop:
-                        return name, stop.value
-            finally:
-                model.cpu()
-
-        self._start(job, TrainState.PREDICTING, self._prediction_done,
+        self._start(job, TrainState.PREDICTING, lambda result: overlays.show_prediction(self, result),
                     lambda p: self.predict_progress.emit(p.done, p.total))
         return True
-
-    def _prediction_done(self, result: tuple[str, Prediction] | None) -> None:
-        if result is None:
-            return
-        name, pred = result
-        if name not in self.viewer.layers:
-            return
-        image = self.viewer.layers[name]
-        # written in place: replacing .data resets the layer, which costs napari more time
-        for layer, values in (
-            (L.ensure_labels(self.viewer, image, "prediction", self.colors), pred.classes),
-            (self._uncertainty_layer(image), uncertainty(pred.probabilities)),
-        ):
-            layer.data[...] = values
-            layer.refresh()
-        self._say(f"predicted '{name}'")
 
     # -- workers and state -----------------------------------------------------------------
     def _start(self, job, state: TrainState, done, on_yield=None) -> None:
         worker = create_worker(job, _ignore_errors=True)
         worker.yielded.connect(on_yield or self._on_progress)
         worker.returned.connect(done)
-        worker.errored.connect(self._fail)
+        worker.errored.connect(self.fail)
         worker.finished.connect(lambda: self._finished(worker))
         self._worker = worker
         self._set_state(state)
@@ -470,11 +344,11 @@ class Controller:
         self.state = state
         self.state_changed.emit(state.value)
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         self.message.emit(text)
         show_info(text)
 
-    def _fail(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException) -> None:
         """A clear message instead of a traceback; napari stays usable."""
         if isinstance(exc, FrugalsegError):
             text = str(exc)

@@ -18,7 +18,8 @@ from ..core.export import mask_path, write_mask
 from ..core.io import read_array
 from ..core.session import Session, SessionImage, load_session, save_scribbles, save_session
 from . import layers as L
-from .controller import PALETTE, ClassSpec, Controller
+from .controller import Controller
+from .state import PALETTE, ClassSpec
 
 
 def home() -> Path:

@@ -122,6 +122,11 @@ class Trainer:
         self._stop.set()
 
     @property
+    def labels_in_use(self) -> int:
+        """The ``TrainingData.version`` the current sampler was built from."""
+        return self._version
+
+    @property
     def stopping(self) -> bool:
         return self._stop.is_set()
 

@@ -9,7 +9,7 @@ from qtpy.QtWidgets import (
     QColorDialog, QHBoxLayout, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from ..controller import PALETTE, ClassSpec
+from ..state import PALETTE, ClassSpec
 
 
 class ClassTable(QWidget):

@@ -16,7 +16,8 @@ from ...core.errors import FrugalsegError
 from ...core.export import FORMATS
 from .. import editing, persistence
 from .. import layers as L
-from ..controller import Controller, TrainState
+from ..controller import Controller
+from ..state import TrainState
 from .class_table import ClassTable
 from .loss_plot import LossPlot
 
@@ -31,7 +32,7 @@ def guarded(method):
         try:
             return method(self, *args, **kwargs)
         except FrugalsegError as exc:
-            self.ctl._fail(exc)
+            self.ctl.fail(exc)
             return None
 
     return wrapper
