@@ -9,6 +9,7 @@ one per viewer.
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 from pathlib import Path
@@ -62,6 +63,7 @@ class Controller:
         self.trainer: Trainer | None = None
         self._train_names: list[str] = []
         self._worker = None
+        self._switch_interval = sys.getswitchinterval()
         self._stop = threading.Event()
         self._view: View | None = None
         self._watched: set[int] = set()
@@ -321,11 +323,16 @@ class Controller:
         # would block every thread for ~0.3 s. Objects that exist now are not scanned
         # until the work ends (then they are handed back to the collector).
         gc.freeze()
+        # the GIL changes hands every 5 ms by default: each time napari's drawing lets it go,
+        # the worker may keep it that long; 1 ms keeps redraws short while we work
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(0.001)
         worker.start()
 
     def _finished(self, worker) -> None:
         if worker is self._worker:
             gc.unfreeze()
+            sys.setswitchinterval(self._switch_interval)
             self._worker = None
             self.trainer = None
             self._set_state(TrainState.IDLE)
