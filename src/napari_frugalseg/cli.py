@@ -19,8 +19,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model from scribbles or labels")
-    t.add_argument("--image", nargs="+", required=True, type=Path)
-    t.add_argument("--labels", nargs="+", required=True, type=Path)
+    t.add_argument("--image", nargs="+", type=Path)
+    t.add_argument("--labels", nargs="+", type=Path)
+    t.add_argument("--dataset", type=Path, help="YAML/JSON spec merging labelled sets (instead "
+                   "of --image/--labels)")
+    t.add_argument("--exclusion-weight", type=float, default=0.0,
+                   help="weight of the exclusion term for partially annotated items")
     t.add_argument("--out", required=True, type=Path, help="model folder to write")
     t.add_argument("--max-seconds", type=float, default=None)
     t.add_argument("--max-steps", type=int, default=None)
@@ -61,9 +65,9 @@ def _load_training(args):
     from napari_frugalseg.core.io import read_array, read_image
     from napari_frugalseg.core.labels import as_label_array
 
-    if len(args.image) != len(args.labels):
+    if len(args.image or []) != len(args.labels or []):
         raise FrugalsegError(
-            f"{len(args.image)} --image file(s) but {len(args.labels)} --labels file(s); "
+            f"{len(args.image or [])} --image file(s) but {len(args.labels or [])} --labels file(s); "
             "give one label file per image, in the same order"
         )
     images, labels = [], []
@@ -93,8 +97,19 @@ def train(args) -> int:
     from napari_frugalseg.core.labels import check_training_labels, default_class_names
     from napari_frugalseg.core.train import Trainer, TrainingData
 
-    images, labels = _load_training(args)
-    n_classes = check_training_labels(labels, [str(p) for p in args.labels])
+    if bool(args.dataset) == bool(args.image or args.labels):
+        raise FrugalsegError("give either --dataset SPEC or --image ... --labels ...")
+    sets: list[list[int]] = []
+    if args.dataset:
+        from napari_frugalseg.core.dataset_spec import load_dataset
+
+        merged = load_dataset(args.dataset)
+        images, labels, sets = merged.images, merged.labels, merged.partial_sets
+        args.image, args.classes = [Path(n) for n in merged.names], list(merged.classes)
+        n_classes = len(merged.classes)
+    else:
+        images, labels = _load_training(args)
+        n_classes = check_training_labels(labels, [str(p) for p in args.labels])
     for image, path in zip(images, args.image):
         if image.ndim - 1 < args.ndim:
             raise FrugalsegError(f"{path}: a 3D model (--ndim 3) needs a 3D stack")
@@ -127,9 +142,10 @@ def train(args) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         device=args.device,
+        exclusion_weight=args.exclusion_weight,
     )
     trainer = Trainer(
-        TrainingData(images, labels, config.norm_percentiles),
+        TrainingData(images, labels, config.norm_percentiles, sets),
         config,
         tc,
         model=init.model if init else None,

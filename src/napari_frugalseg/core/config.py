@@ -67,6 +67,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     ce_weight: float = 1.0
     dice_weight: float = 1.0
+    exclusion_weight: float = 0.0  # partial-class labels only
     val_fraction: float = 0.2
     val_every: int = 25
     seed: int | None = 0

@@ -1,10 +1,14 @@
 """Partial-label losses: learn only from labelled pixels.
 
 Label convention (see ``labels.py``): 0 = unlabelled, k >= 1 = class k, so class k is
-channel k-1 of the logits. Pure functions first, thin ``nn.Module`` wrappers after.
+channel k-1 of the logits. Partial-class annotations add codes above K, each standing for a
+set of classes the pixel may belong to (``allowed_table``); the marginal loss learns from
+them. Pure functions first, thin ``nn.Module`` wrappers after.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -50,13 +54,75 @@ def masked_soft_dice(logits: torch.Tensor, labels: torch.Tensor, eps: float = 1.
     return 1.0 - dice[present].mean()
 
 
-def partial_loss(
-    logits: torch.Tensor, labels: torch.Tensor, ce_weight: float = 1.0, dice_weight: float = 1.0
+def allowed_table(n_classes: int, extra: Sequence[Iterable[int]] = ()) -> torch.Tensor:
+    """(M, K) bool: row 0 (unlabelled) allows every class, row k only class k, and row K+i
+    the classes (1-based) of ``extra[i-1]``: a pixel with code K+i is one of those."""
+    table = torch.zeros(1 + n_classes + len(extra), n_classes, dtype=torch.bool)
+    table[0] = True
+    table[1 : n_classes + 1] = torch.eye(n_classes, dtype=torch.bool)
+    for i, classes in enumerate(extra, start=n_classes + 1):
+        table[i, [c - 1 for c in classes]] = True
+    return table
+
+
+def marginal_cross_entropy(
+    logits: torch.Tensor, codes: torch.Tensor, allowed: torch.Tensor
 ) -> torch.Tensor:
-    """The default objective: weighted partial cross-entropy plus masked soft Dice."""
-    loss = ce_weight * partial_cross_entropy(logits, labels)
+    """-log of the probability mass on the classes each pixel may belong to, averaged over
+    informative pixels (code allows some but not all classes).
+
+    Singleton codes (1..K) make this the partial cross-entropy; a code allowing the classes
+    outside a set S is the marginal loss of partial-class labels; code 0 is ignored.
+    """
+    table = allowed.to(logits.device)[codes.long()].movedim(-1, 1)  # (B, K, *spatial)
+    n_allowed = table.sum(1)
+    informative = (n_allowed > 0) & (n_allowed < logits.shape[1])
+    if not bool(informative.any()):
+        return _zero_like(logits)
+    logp = torch.log_softmax(logits.float(), dim=1)
+    mass = torch.logsumexp(logp.masked_fill(~table, float("-inf")), dim=1)
+    return -mass[informative].mean()
+
+
+def exclusion_loss(logits: torch.Tensor, codes: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """Soft overlap between each class's probability and the pixels known not to be it
+    (codes that exclude it), averaged over classes with such pixels: 0 when none leaks."""
+    table = allowed.to(logits.device)[codes.long()].movedim(-1, 1)
+    excluded = (~table & (codes > 0).unsqueeze(1)).float()
+    dims = [0] + list(range(2, logits.ndim))
+    present = excluded.sum(dims) > 0
+    if not bool(present.any()):
+        return _zero_like(logits)
+    probs = torch.softmax(logits.float(), dim=1)
+    overlap = 2 * (probs * excluded).sum(dims) / (probs.sum(dims) + excluded.sum(dims) + 1.0)
+    return overlap[present].mean()
+
+
+def partial_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    ce_weight: float = 1.0,
+    dice_weight: float = 1.0,
+    allowed: torch.Tensor | None = None,
+    exclusion_weight: float = 0.0,
+) -> torch.Tensor:
+    """The default objective: weighted partial cross-entropy plus masked soft Dice.
+
+    With an ``allowed`` table (partial-class codes above K) the cross-entropy becomes the
+    marginal loss, the Dice term stays on singly labelled pixels, and an exclusion term can
+    be added.
+    """
+    n_classes = logits.shape[1]
+    if allowed is None:
+        loss = ce_weight * partial_cross_entropy(logits, labels)
+        single = labels
+    else:
+        loss = ce_weight * marginal_cross_entropy(logits, labels, allowed)
+        single = torch.where(labels <= n_classes, labels, torch.zeros_like(labels))
+        if exclusion_weight:
+            loss = loss + exclusion_weight * exclusion_loss(logits, labels, allowed)
     if dice_weight:
-        loss = loss + dice_weight * masked_soft_dice(logits, labels)
+        loss = loss + dice_weight * masked_soft_dice(logits, single)
     return loss
 
 

@@ -22,7 +22,7 @@ from .config import ModelConfig, TrainConfig
 from .device import resolve_device
 from .errors import FrugalsegError
 from .labels import dice_per_class, split_strokes
-from .losses import partial_loss
+from .losses import allowed_table, partial_loss
 from .model import UNet, build_model
 from .predict import Predictor
 from .sampling import PatchSampler, Sample, crop, model_samples, percentile_normalize
@@ -45,13 +45,18 @@ class TrainProgress:
 
 
 class TrainingData:
-    """Normalised images (C, *spatial) and their labels, safe to update from another thread."""
+    """Normalised images (C, *spatial) and their labels, safe to update from another thread.
+
+    Labels are 0 (unlabelled) and 1..K; with ``partial_sets`` also K+i for pixels known to
+    belong to one of the classes ``partial_sets[i-1]`` (see ``losses.allowed_table``).
+    """
 
     def __init__(
         self,
         images: Sequence[np.ndarray],
         labels: Sequence[np.ndarray],
         percentiles: Sequence[float] = (1.0, 99.8),
+        partial_sets: Sequence[Sequence[int]] = (),
     ):
         if len(images) != len(labels):
             raise FrugalsegError(f"{len(images)} image(s) but {len(labels)} label image(s)")
@@ -59,6 +64,8 @@ class TrainingData:
         self._labels = [np.asarray(lab, np.int32) for lab in labels]
         self._lock = threading.Lock()
         self.version = 0
+        # label value K+i means "one of the classes partial_sets[i-1]" (partial-class labels)
+        self.partial_sets = [list(c) for c in partial_sets]
 
     def set_labels(self, index: int, labels: np.ndarray) -> None:
         """Replace the labels of image ``index`` (e.g. after a new stroke)."""
@@ -114,6 +121,8 @@ class Trainer:
         self.preview_every: float = 5.0
         self._stop = threading.Event()
         self._version = -1
+        sets = data.partial_sets
+        self.allowed = allowed_table(config.n_classes, sets) if sets else None
         self.sampler: PatchSampler | None = None
         self.val_batches: list[tuple[np.ndarray, np.ndarray]] = []
 
@@ -135,8 +144,9 @@ class Trainer:
         """Rebuild sampler and validation set from the current labels."""
         version, labels = self.data.snapshot()
         k = self.config.n_classes
+        top = k + len(self.data.partial_sets)
         for i, lab in enumerate(labels):
-            if lab.size and lab.max() > k:
+            if lab.size and lab.max() > top:
                 raise FrugalsegError(
                     f"labels of image {i + 1} use class {lab.max()}, but the model has {k} "
                     f"classes ({', '.join(self.config.classes)})"
@@ -188,7 +198,7 @@ class Trainer:
         preds, truths = [], []
         for image, labels in self.val_batches:
             preds.append(self.predictor(image).argmax(0).ravel() + 1)
-            truths.append(labels.ravel())
+            truths.append(np.where(labels <= self.config.n_classes, labels, 0).ravel())
         dice = dice_per_class(np.concatenate(preds), np.concatenate(truths), self.config.n_classes)
         return float(np.nanmean(dice)) if np.isfinite(dice).any() else None
 
@@ -208,7 +218,9 @@ class Trainer:
         tc = self.train_config
         with torch.autocast(self.device.type, enabled=self.amp):
             logits = self.model(x)
-        loss = partial_loss(logits, y, tc.ce_weight, tc.dice_weight)
+        loss = partial_loss(
+            logits, y, tc.ce_weight, tc.dice_weight, self.allowed, tc.exclusion_weight
+        )
         if not torch.isfinite(loss):
             raise FrugalsegError("training diverged (loss is not finite); try a lower learning rate")
         if self.scaler:
