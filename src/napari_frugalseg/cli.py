@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
                    "of --image/--labels)")
     t.add_argument("--exclusion-weight", type=float, default=0.0,
                    help="weight of the exclusion term for partially annotated items")
+    t.add_argument("--robust", type=float, default=0.0, metavar="Q",
+                   help="noise-robust loss for noisy masks: generalized cross-entropy with this "
+                   "q (0.7 typical; 0 = plain cross-entropy)")
     t.add_argument("--out", required=True, type=Path, help="model folder to write")
     t.add_argument("--max-seconds", type=float, default=None)
     t.add_argument("--max-steps", type=int, default=None)
@@ -143,6 +146,7 @@ def train(args) -> int:
         seed=args.seed,
         device=args.device,
         exclusion_weight=args.exclusion_weight,
+        robust_q=args.robust,
     )
     trainer = Trainer(
         TrainingData(images, labels, config.norm_percentiles, sets),

@@ -56,3 +56,21 @@ def test_no_labelled_pixel_gives_zero_with_graph():
     assert loss.item() == 0
     loss.backward()
     assert torch.all(logits.grad == 0)
+
+
+def test_pixel_weights_scale_what_a_pixel_teaches():
+    import torch
+
+    from napari_frugalseg.core.losses import partial_loss
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 3, 8, 8, generator=g)
+    labels = torch.randint(0, 4, (2, 8, 8), generator=g)
+    ones = torch.ones(2, 8, 8)
+    assert torch.allclose(partial_loss(logits, labels, weights=ones), partial_loss(logits, labels))
+    # a pixel of weight 0 is as if unlabelled
+    w = ones.clone()
+    w[0, 0, 0] = 0.0
+    unl = labels.clone()
+    unl[0, 0, 0] = 0
+    assert torch.allclose(partial_loss(logits, labels, weights=w), partial_loss(logits, unl), atol=1e-6)

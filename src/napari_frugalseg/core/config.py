@@ -68,6 +68,7 @@ class TrainConfig:
     ce_weight: float = 1.0
     dice_weight: float = 1.0
     exclusion_weight: float = 0.0  # partial-class labels only
+    robust_q: float = 0.0  # > 0: generalized cross-entropy for noisy labels (0.7 typical)
     val_fraction: float = 0.2
     val_every: int = 25
     seed: int | None = 0
@@ -83,6 +84,8 @@ class TrainConfig:
             raise ValueError("max_steps must be at least 1")
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise ValueError("max_seconds must be positive")
+        if not 0.0 <= self.robust_q <= 1.0:
+            raise ValueError("robust_q must be in [0, 1] (0 = plain cross-entropy)")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError("val_fraction must be in [0, 1)")
 

@@ -20,8 +20,17 @@ def _zero_like(logits: torch.Tensor) -> torch.Tensor:
     return logits.sum() * 0.0
 
 
-def partial_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy averaged over labelled pixels only.
+def _weighted_mean(values: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None):
+    if weights is None:
+        return values[mask].mean()
+    w = weights.to(values.dtype)[mask]
+    return (values[mask] * w).sum() / w.sum().clamp_min(1e-6)
+
+
+def partial_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy averaged over labelled pixels only (weighted by ``weights`` if given).
 
     logits: (B, K, *spatial); labels: (B, *spatial) integers with 0 = unlabelled.
     """
@@ -29,13 +38,34 @@ def partial_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
     if not bool(mask.any()):
         return _zero_like(logits)
     target = labels.long() - 1  # unlabelled becomes -1
-    return F.cross_entropy(logits.float(), target, ignore_index=-1)
+    ce = F.cross_entropy(logits.float(), target, ignore_index=-1, reduction="none")
+    return _weighted_mean(ce, mask, weights)
 
 
-def masked_soft_dice(logits: torch.Tensor, labels: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+def generalized_cross_entropy(
+    logits: torch.Tensor, codes: torch.Tensor, allowed: torch.Tensor, q: float = 0.7,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Noise-robust (1 - P^q) / q over labelled pixels (Zhang & Sabuncu 2018), P being the
+    probability of the pixel's label (or of its allowed set): q -> 0 is cross-entropy, q = 1
+    the mean absolute error, which a wrong label cannot pull as hard."""
+    table = allowed.to(logits.device)[codes.long()].movedim(-1, 1)
+    n_allowed = table.sum(1)
+    informative = (n_allowed > 0) & (n_allowed < logits.shape[1])
+    if not bool(informative.any()):
+        return _zero_like(logits)
+    probs = torch.softmax(logits.float(), dim=1)
+    mass = (probs * table).sum(1).clamp_min(1e-7)
+    return _weighted_mean((1 - mass**q) / q, informative, weights)
+
+
+def masked_soft_dice(
+    logits: torch.Tensor, labels: torch.Tensor, eps: float = 1.0, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """1 - soft Dice computed on labelled pixels, per class, averaged over the classes present.
 
-    Unlabelled pixels contribute neither to the overlap nor to the denominators.
+    Unlabelled pixels contribute neither to the overlap nor to the denominators; ``weights``
+    scale each pixel's contribution.
     """
     mask = labels > 0
     if not bool(mask.any()):
@@ -44,6 +74,8 @@ def masked_soft_dice(logits: torch.Tensor, labels: torch.Tensor, eps: float = 1.
     probs = torch.softmax(logits.float(), dim=1)
     onehot = F.one_hot((labels.long() - 1).clamp(min=0), n_classes).movedim(-1, 1).float()
     maskf = mask.unsqueeze(1).float()
+    if weights is not None:
+        maskf = maskf * weights.unsqueeze(1).float()
     dims = [0] + list(range(2, logits.ndim))
     probs = probs * maskf
     onehot = onehot * maskf
@@ -66,7 +98,8 @@ def allowed_table(n_classes: int, extra: Sequence[Iterable[int]] = ()) -> torch.
 
 
 def marginal_cross_entropy(
-    logits: torch.Tensor, codes: torch.Tensor, allowed: torch.Tensor
+    logits: torch.Tensor, codes: torch.Tensor, allowed: torch.Tensor,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """-log of the probability mass on the classes each pixel may belong to, averaged over
     informative pixels (code allows some but not all classes).
@@ -81,7 +114,7 @@ def marginal_cross_entropy(
         return _zero_like(logits)
     logp = torch.log_softmax(logits.float(), dim=1)
     mass = torch.logsumexp(logp.masked_fill(~table, float("-inf")), dim=1)
-    return -mass[informative].mean()
+    return -_weighted_mean(mass, informative, weights)
 
 
 def exclusion_loss(logits: torch.Tensor, codes: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
@@ -105,24 +138,31 @@ def partial_loss(
     dice_weight: float = 1.0,
     allowed: torch.Tensor | None = None,
     exclusion_weight: float = 0.0,
+    weights: torch.Tensor | None = None,
+    robust_q: float = 0.0,
 ) -> torch.Tensor:
     """The default objective: weighted partial cross-entropy plus masked soft Dice.
 
     With an ``allowed`` table (partial-class codes above K) the cross-entropy becomes the
     marginal loss, the Dice term stays on singly labelled pixels, and an exclusion term can
-    be added.
+    be added. ``weights`` (B, *spatial) scale pixels (e.g. annotator agreement). ``robust_q``
+    > 0 replaces the cross-entropy by the noise-robust generalized cross-entropy.
     """
     n_classes = logits.shape[1]
-    if allowed is None:
-        loss = ce_weight * partial_cross_entropy(logits, labels)
+    if robust_q > 0:
+        table = allowed if allowed is not None else allowed_table(n_classes)
+        loss = ce_weight * generalized_cross_entropy(logits, labels, table, robust_q, weights)
+        single = torch.where(labels <= n_classes, labels, torch.zeros_like(labels))
+    elif allowed is None:
+        loss = ce_weight * partial_cross_entropy(logits, labels, weights)
         single = labels
     else:
-        loss = ce_weight * marginal_cross_entropy(logits, labels, allowed)
+        loss = ce_weight * marginal_cross_entropy(logits, labels, allowed, weights)
         single = torch.where(labels <= n_classes, labels, torch.zeros_like(labels))
-        if exclusion_weight:
-            loss = loss + exclusion_weight * exclusion_loss(logits, labels, allowed)
+    if allowed is not None and exclusion_weight:
+        loss = loss + exclusion_weight * exclusion_loss(logits, labels, allowed)
     if dice_weight:
-        loss = loss + dice_weight * masked_soft_dice(logits, single)
+        loss = loss + dice_weight * masked_soft_dice(logits, single, weights=weights)
     return loss
 
 

@@ -36,9 +36,12 @@ class Sample:
 
     image: np.ndarray
     labels: np.ndarray
+    weights: np.ndarray | None = None  # per-pixel loss weights (e.g. annotator agreement)
 
 
-def model_samples(image: np.ndarray, labels: np.ndarray, ndim: int) -> list[Sample]:
+def model_samples(
+    image: np.ndarray, labels: np.ndarray, ndim: int, weights: np.ndarray | None = None
+) -> list[Sample]:
     """Cut an image into samples a ``ndim``-D model trains on.
 
     A 2D model sees a stack slice by slice (only the slices with labels); a 3D model sees it
@@ -46,10 +49,11 @@ def model_samples(image: np.ndarray, labels: np.ndarray, ndim: int) -> list[Samp
     """
     spatial = image.ndim - 1
     if spatial == ndim:
-        return [Sample(image, labels)]
+        return [Sample(image, labels, weights)]
     if spatial == 3 and ndim == 2:
         labelled = np.flatnonzero(labels.reshape(labels.shape[0], -1).any(axis=1))
-        return [Sample(image[:, z], labels[z]) for z in labelled]
+        return [Sample(image[:, z], labels[z], None if weights is None else weights[z])
+                for z in labelled]
     raise FrugalsegError(f"a {ndim}D model cannot be trained on a {spatial}D image")
 
 
@@ -105,16 +109,13 @@ class PatchSampler:
         if not self.classes:
             raise FrugalsegError("no labelled pixel to train on")
 
-    def draw(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """A batch: images (B, C, *patch) float32 and labels (B, *patch) int64."""
-        xs, ys = [], []
-        for _ in range(batch_size):
-            x, y = self._one()
-            xs.append(x)
-            ys.append(y)
-        return np.stack(xs), np.stack(ys).astype(np.int64)
+    def draw(self, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A batch: images (B, C, *patch) float32, labels (B, *patch) int64 and pixel
+        weights (B, *patch) float32 (ones where the samples carry none)."""
+        xs, ys, ws = zip(*(self._one() for _ in range(batch_size)))
+        return np.stack(xs), np.stack(ys).astype(np.int64), np.stack(ws).astype(np.float32)
 
-    def _one(self) -> tuple[np.ndarray, np.ndarray]:
+    def _one(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rng = self.rng
         entries = self.index[self.classes[rng.integers(len(self.classes))]]
         counts = np.array([len(pix) for _, pix in entries], float)
@@ -127,33 +128,40 @@ class PatchSampler:
         ]
         x = crop(sample.image, start, self.patch_size, "reflect").astype(np.float32)
         y = crop(sample.labels, start, self.patch_size, "constant")
+        if sample.weights is None:
+            w = np.ones(y.shape, np.float32)
+        else:
+            w = crop(sample.weights, start, self.patch_size, "constant").astype(np.float32)
         if self.augment:
-            x, y = self._augment(x, y)
-        return np.ascontiguousarray(x), np.ascontiguousarray(y)
+            x, y, w = self._augment(x, y, w)
+        return tuple(np.ascontiguousarray(a) for a in (x, y, w))
 
-    def _augment(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _augment(self, x: np.ndarray, y: np.ndarray, w: np.ndarray):
+        """The same flips, rotation and deformation for image, labels and weights."""
         rng = self.rng
         nd = y.ndim
         for ax in range(nd):
             if rng.random() < 0.5:
-                x, y = np.flip(x, ax + 1), np.flip(y, ax)
+                x, y, w = np.flip(x, ax + 1), np.flip(y, ax), np.flip(w, ax)
         if y.shape[-1] == y.shape[-2]:
             k = int(rng.integers(4))
-            x, y = np.rot90(x, k, axes=(-2, -1)), np.rot90(y, k, axes=(-2, -1))
+            x, y, w = (np.rot90(a, k, axes=(-2, -1)) for a in (x, y, w))
         if self.elastic:
-            x, y = elastic_deform(x, y, rng)
+            x, (y, w) = elastic_deform(x, [y, w], rng)
         j = self.intensity_jitter
         if j:
             shape = (x.shape[0],) + (1,) * nd
             x = x * (1 + rng.uniform(-j, j, shape)) + rng.uniform(-j, j, shape)
-        return x.astype(np.float32), y
+        return x.astype(np.float32), y, w
 
 
 def elastic_deform(
-    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, alpha: float = 6.0, sigma: float = 8.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Smooth random displacement of the in-plane axes; labels use nearest neighbours."""
-    shape = y.shape
+    x: np.ndarray, ys: Sequence[np.ndarray], rng: np.random.Generator, alpha: float = 6.0,
+    sigma: float = 8.0,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Smooth random displacement of the in-plane axes of image ``x`` (C, *spatial) and of the
+    spatial arrays ``ys`` (labels, weights: nearest neighbours)."""
+    shape = ys[0].shape
     grid = np.meshgrid(*[np.arange(s, dtype=np.float32) for s in shape], indexing="ij")
     coords = []
     for ax, g in enumerate(grid):
@@ -162,5 +170,4 @@ def elastic_deform(
             g = g + alpha * d / (np.abs(d).max() + 1e-6)
         coords.append(g)
     xd = np.stack([ndi.map_coordinates(c, coords, order=1, mode="reflect") for c in x])
-    yd = ndi.map_coordinates(y, coords, order=0, mode="constant")
-    return xd, yd
+    return xd, [ndi.map_coordinates(y, coords, order=0, mode="constant") for y in ys]

@@ -57,6 +57,7 @@ class TrainingData:
         labels: Sequence[np.ndarray],
         percentiles: Sequence[float] = (1.0, 99.8),
         partial_sets: Sequence[Sequence[int]] = (),
+        weights: Sequence[np.ndarray] | None = None,
     ):
         if len(images) != len(labels):
             raise FrugalsegError(f"{len(images)} image(s) but {len(labels)} label image(s)")
@@ -66,6 +67,12 @@ class TrainingData:
         self.version = 0
         # label value K+i means "one of the classes partial_sets[i-1]" (partial-class labels)
         self.partial_sets = [list(c) for c in partial_sets]
+        # per-pixel loss weights (e.g. annotator agreement), one array per image, or None
+        self.weights = list(weights) if weights is not None else [None] * len(self.images)
+
+    @property
+    def has_weights(self) -> bool:
+        return any(w is not None for w in self.weights)
 
     def set_labels(self, index: int, labels: np.ndarray) -> None:
         """Replace the labels of image ``index`` (e.g. after a new stroke)."""
@@ -155,8 +162,8 @@ class Trainer:
         train_labels, val_labels = split_strokes(labels, tc.val_fraction, salt=tc.seed or 0)
         samples: list[Sample] = []
         val_samples: list[Sample] = []
-        for image, lab, val in zip(self.data.images, train_labels, val_labels):
-            samples += model_samples(image, lab, self.config.ndim)
+        for image, lab, val, w in zip(self.data.images, train_labels, val_labels, self.data.weights):
+            samples += model_samples(image, lab, self.config.ndim, w)
             val_samples += model_samples(image, val, self.config.ndim)
         samples = [s for s in samples if s.labels.any()]
         if not samples:
@@ -208,9 +215,10 @@ class Trainer:
         return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(fraction, 1.0))))
 
     def _train_step(self, lr: float) -> float:
-        x, y = self.sampler.draw(self.train_config.batch_size)
+        x, y, w = self.sampler.draw(self.train_config.batch_size)
         x = torch.from_numpy(x).to(self.device)
         y = torch.from_numpy(y).to(self.device)
+        weights = torch.from_numpy(w).to(self.device) if self.data.has_weights else None
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
@@ -219,7 +227,8 @@ class Trainer:
         with torch.autocast(self.device.type, enabled=self.amp):
             logits = self.model(x)
         loss = partial_loss(
-            logits, y, tc.ce_weight, tc.dice_weight, self.allowed, tc.exclusion_weight
+            logits, y, tc.ce_weight, tc.dice_weight, self.allowed, tc.exclusion_weight, weights,
+            tc.robust_q,
         )
         if not torch.isfinite(loss):
             raise FrugalsegError("training diverged (loss is not finite); try a lower learning rate")

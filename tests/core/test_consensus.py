@@ -1,0 +1,59 @@
+"""Several annotators: majority vote, STAPLE, agreement as a loss weight; noisy labels."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_frugalseg.core.consensus import majority_vote, staple
+from napari_frugalseg.core.errors import FrugalsegError
+from napari_frugalseg.core.losses import generalized_cross_entropy, allowed_table, partial_cross_entropy
+
+
+def _annotators(error_rates, seed=0):
+    rng = np.random.default_rng(seed)
+    truth = np.ones((80, 80), np.int32)
+    truth[20:60, 20:60] = 2
+    out = []
+    for p in error_rates:
+        a = truth.copy()
+        flip = rng.random(truth.shape) < p
+        a[flip] = 3 - a[flip]
+        out.append(a)
+    return truth, out
+
+
+def test_staple_beats_the_vote_and_finds_the_unreliable_annotator():
+    truth, anns = _annotators([0.05, 0.10, 0.40])
+    vote, merged = majority_vote(anns, 2), staple(anns, 2)
+    best_single = max((a == truth).mean() for a in anns)
+    assert (merged.labels == truth).mean() > best_single > (vote.labels == truth).mean()
+    sens = merged.sensitivity[:, 1]
+    assert sens[2] < sens[1] < sens[0] and abs(sens[0] - 0.95) < 0.05
+    assert merged.specificity.shape == (3, 2)
+    # agreement is lower where the annotators disagree
+    split = (anns[0] != anns[1])
+    assert merged.agreement[split].mean() < merged.agreement[~split].mean()
+
+
+def test_vote_agreement_is_the_share_of_annotators_agreeing():
+    a = np.array([[1, 2, 0]])
+    b = np.array([[1, 1, 0]])
+    c = np.array([[1, 2, 2]])
+    v = majority_vote([a, b, c], 2)
+    assert v.labels.tolist() == [[1, 2, 2]]
+    assert np.allclose(v.agreement, [[1, 2 / 3, 1]])
+
+
+def test_annotators_of_different_shapes_are_named():
+    with pytest.raises(FrugalsegError, match="annotator 2: shape"):
+        staple([np.ones((4, 4), int), np.ones((4, 5), int)], 2)
+
+
+def test_generalized_cross_entropy_is_bounded_where_cross_entropy_is_not():
+    logits = torch.tensor([[[[-30.0]], [[30.0]]]])  # sure of class 2
+    wrong = torch.tensor([[[1]]])  # a noisy label says class 1
+    table = allowed_table(2)
+    assert partial_cross_entropy(logits, wrong) > 50  # one wrong label dominates
+    assert generalized_cross_entropy(logits, wrong, table, q=0.7) <= 1 / 0.7 + 1e-6
+    right = torch.tensor([[[2]]])
+    assert generalized_cross_entropy(logits, right, table, q=0.7) < 1e-6
