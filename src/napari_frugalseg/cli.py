@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--probabilities", action="store_true", help="also <stem>_probabilities.tif")
     q.add_argument("--device", default="auto")
 
+    c = sub.add_parser("consensus", help="merge several annotators' labels of one image")
+    c.add_argument("--labels", nargs="+", required=True, type=Path, help="one file per annotator")
+    c.add_argument("--out", required=True, type=Path, help="consensus labels file (.tif)")
+    c.add_argument("--method", choices=("staple", "vote"), default="staple")
+
     d = sub.add_parser("demo", help="train on the shipped sample and predict (about a minute)")
     d.add_argument("--out", type=Path, default=Path("frugalseg-demo"))
     d.add_argument("--max-seconds", type=float, default=45.0)
@@ -57,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"train": train, "predict": predict, "demo": demo}[args.command](args)
+        commands = {"train": train, "predict": predict, "consensus": consensus, "demo": demo}
+        return commands[args.command](args)
     except FrugalsegError as exc:
         print(f"frugalseg: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -103,11 +109,13 @@ def train(args) -> int:
     if bool(args.dataset) == bool(args.image or args.labels):
         raise FrugalsegError("give either --dataset SPEC or --image ... --labels ...")
     sets: list[list[int]] = []
+    weights = None
     if args.dataset:
         from napari_frugalseg.core.dataset_spec import load_dataset
 
         merged = load_dataset(args.dataset)
         images, labels, sets = merged.images, merged.labels, merged.partial_sets
+        weights = merged.weights if any(w is not None for w in merged.weights) else None
         args.image, args.classes = [Path(n) for n in merged.names], list(merged.classes)
         n_classes = len(merged.classes)
     else:
@@ -149,7 +157,7 @@ def train(args) -> int:
         robust_q=args.robust,
     )
     trainer = Trainer(
-        TrainingData(images, labels, config.norm_percentiles, sets),
+        TrainingData(images, labels, config.norm_percentiles, sets, weights),
         config,
         tc,
         model=init.model if init else None,
@@ -230,6 +238,29 @@ def predict(args) -> int:
         for w in written:
             w.unlink(missing_ok=True)
         raise
+    return 0
+
+
+# -- consensus --------------------------------------------------------------------------------
+def consensus(args) -> int:
+    import numpy as np
+
+    from napari_frugalseg.core.consensus import majority_vote, staple
+    from napari_frugalseg.core.io import read_array, write_tiff
+    from napari_frugalseg.core.labels import as_label_array
+
+    annotations = [as_label_array(read_array(p), str(p)) for p in args.labels]
+    n_classes = max(int(a.max()) for a in annotations)
+    merge = staple if args.method == "staple" else majority_vote
+    result = merge(annotations, n_classes, [str(p) for p in args.labels])
+    agreement = args.out.with_name(args.out.stem + "_agreement.tif")
+    write_tiff(args.out, result.labels.astype(np.uint8))
+    write_tiff(agreement, result.agreement)
+    print(f"consensus -> {args.out}; per-pixel agreement -> {agreement}")
+    if result.sensitivity is not None:
+        for path, sens, spec in zip(args.labels, result.sensitivity, result.specificity):
+            per = ", ".join(f"class {k}: {a:.3f}/{b:.3f}" for k, (a, b) in enumerate(zip(sens, spec), 1))
+            print(f"{path}: sensitivity/specificity {per}")
     return 0
 
 

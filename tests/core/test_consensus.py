@@ -57,3 +57,24 @@ def test_generalized_cross_entropy_is_bounded_where_cross_entropy_is_not():
     assert generalized_cross_entropy(logits, wrong, table, q=0.7) <= 1 / 0.7 + 1e-6
     right = torch.tensor([[[2]]])
     assert generalized_cross_entropy(logits, right, table, q=0.7) < 1e-6
+
+
+def test_cli_consensus_writes_labels_agreement_and_reliability(tmp_path, capsys):
+    import tifffile
+
+    from napari_frugalseg.cli import main
+    from napari_frugalseg.core.io import read_array
+
+    truth, anns = _annotators([0.05, 0.10, 0.40])
+    paths = []
+    for i, a in enumerate(anns):
+        paths.append(str(tmp_path / f"a{i}.tif"))
+        tifffile.imwrite(paths[-1], a.astype(np.uint8))
+    assert main(["consensus", "--labels", *paths, "--out", str(tmp_path / "c.tif")]) == 0
+    assert (read_array(tmp_path / "c.tif") == truth).mean() > 0.95
+    assert read_array(tmp_path / "c_agreement.tif").dtype == np.float32
+    assert capsys.readouterr().out.count("sensitivity/specificity") == 3
+    tifffile.imwrite(tmp_path / "bad.tif", np.ones((3, 3), np.uint8))
+    assert main(["consensus", "--labels", paths[0], str(tmp_path / "bad.tif"),
+                 "--out", str(tmp_path / "d.tif")]) == 2
+    assert "bad.tif: shape (3, 3)" in capsys.readouterr().err

@@ -37,7 +37,7 @@ def test_full_loop(widget, isbi, paint, qtbot, tmp_path, make_napari_viewer):
     paint(layer, correction, step=1)
     qtbot.waitUntil(lambda: bool(used), timeout=5000)
 
-    qtbot.waitUntil(lambda: ctl.trainer is not None and ctl.trainer.step >= 40, timeout=40000)
+    qtbot.waitUntil(lambda: ctl.trainer is not None and ctl.trainer.step >= 70, timeout=50000)
     ctl.stop()
     qtbot.waitUntil(lambda: ctl.state == "idle", timeout=3000)
     assert ctl.model is not None and "held-out Dice" in widget.status.text()
@@ -46,7 +46,7 @@ def test_full_loop(widget, isbi, paint, qtbot, tmp_path, make_napari_viewer):
     qtbot.waitUntil(lambda: ctl.state == "idle", timeout=30000)
     pred = np.asarray(viewer.layers["em prediction"].data)
     dice = dice_per_class(pred, truth, 2)
-    assert dice[0] > 0.5, dice  # membranes from 1 % scribbles after ~40 steps
+    assert dice[0] > 0.5, dice  # membranes from 1 % scribbles after ~70 steps (all-membrane: 0.36)
 
     for fmt in ("tiff", "png", "ome-zarr"):
         widget.format_combo.setCurrentText(fmt)

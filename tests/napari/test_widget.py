@@ -63,15 +63,25 @@ def test_bad_choices_give_a_clear_message(widget, setup, expected):
     assert widget.ctl.state == "idle"
 
 
-def test_error_during_training_is_reported_and_napari_stays_usable(widget, qtbot):
+def test_error_during_training_is_reported_and_napari_stays_usable(widget, qtbot, monkeypatch):
     layer = _blobs(widget)
     assert widget.train(seconds=30)
     qtbot.waitUntil(lambda: widget.ctl.trainer is not None and widget.ctl.trainer.step >= 2, timeout=10000)
-    layer.data[0:5, 0:5] = 7  # a class the model does not have, painted while it trains
+    layer.data[0:5, 0:5] = 7  # a class the table does not have, painted while it trains
     layer.refresh()
-    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
-    assert "class 7" in widget.status.text()
+    qtbot.waitUntil(lambda: "class 7" in widget.status.text(), timeout=3000)
+    assert widget.ctl.state == "training"  # the bad stroke is refused, training goes on
     layer.data[0:5, 0:5] = 0
+
+    from napari_frugalseg.core.train import Trainer
+
+    def broken(self, lr):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(Trainer, "_train_step", broken)  # a failure inside the worker
+    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
+    assert "RuntimeError: out of memory" in widget.status.text()
+    monkeypatch.undo()
     assert widget.train(seconds=2)  # usable again
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
 

@@ -24,16 +24,21 @@ from qtpy.QtCore import QTimer
 from ..core.config import ModelConfig, TrainConfig, new_model_config
 from ..core.device import resolve_device
 from ..core.errors import FrugalsegError
-from ..core.labels import as_label_array, check_training_labels
+from ..core.labels import check_training_labels
 from ..core.model import UNet
 from ..core.predict import predict_view
 from ..core.train import Trainer, TrainingData, TrainProgress
+from . import imperfect
 from . import layers as L
 from . import overlays
 from .settings import Settings, load_settings
 from .state import (
     ClassSpec, Preview, TrainState, View, background_priority, default_classes, warm_up_torch,
 )
+
+
+class WorkFailed(Exception):
+    """An unexpected error in a worker, carried to the GUI thread."""
 
 
 class Controller:
@@ -90,6 +95,9 @@ class Controller:
             return None
         if scribbles is not None:
             L.check_shape(image, scribbles)
+            for layer in self.viewer.layers:  # one scribble layer per image: unlink others
+                if layer.metadata.get(L.META) == image.name and layer.metadata.get("role") == "scribbles":
+                    layer.metadata["role"] = None
             scribbles.metadata.update({L.META: image.name, "role": "scribbles"})
         layer = L.ensure_labels(self.viewer, image, "scribbles", self.colors)
         self._watch(layer)
@@ -143,7 +151,15 @@ class Controller:
             if layer is None:
                 continue
             if self.trainer is not None and name in self._train_names:
-                self.trainer.data.set_labels(self._train_names.index(name), layer.data)
+                data = self.trainer.data
+                try:
+                    coded, _ = imperfect.coded_labels(
+                        self.viewer, layer, len(self.classes), data.partial_sets, grow=False
+                    )
+                except FrugalsegError as exc:
+                    self.fail(exc)
+                    continue
+                data.set_labels(self._train_names.index(name), coded)
                 self._await_pickup(self.trainer)
             if self.settings.autosave:
                 from .persistence import autosave
@@ -184,10 +200,11 @@ class Controller:
         self._start(job, TrainState.TRAINING, self._training_done)
         return True
 
-    def _training_data(self) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    def _training_data(self, sets: list[list[int]]):
+        """Names, images, coded labels and pixel weights of every image with scribbles."""
         if self.image is None:
             raise FrugalsegError("pick an image layer first")
-        names, images, labels = [], [], []
+        names, images, labels, weights = [], [], [], []
         for image in self.image_layers():
             layer = self.scribbles(image)
             if layer is None or not np.any(layer.data):
@@ -195,7 +212,9 @@ class Controller:
             L.check_shape(image, layer)
             names.append(image.name)
             images.append(L.image_array(image))
-            labels.append(as_label_array(np.array(layer.data), f"layer '{layer.name}'"))
+            lab, w = imperfect.coded_labels(self.viewer, layer, len(self.classes), sets)
+            labels.append(lab)
+            weights.append(w)
         if not names:
             scrib = self.image.name + L.SUFFIX["scribbles"]
             raise FrugalsegError(f"no scribbles yet: paint strokes of at least two classes on '{scrib}'")
@@ -205,15 +224,10 @@ class Controller:
                     f"image '{name}' has {image.shape[0]} channel(s) but '{names[0]}' has "
                     f"{images[0].shape[0]}; train one model per kind of image"
                 )
-        return names, images, labels
+        return names, images, labels, (weights if any(w is not None for w in weights) else None)
 
-    def _model_config(self, images: list[np.ndarray], n_used: int) -> ModelConfig:
+    def _model_config(self, images: list[np.ndarray]) -> ModelConfig:
         names = tuple(c.name for c in self.classes)
-        if n_used > len(names):
-            raise FrugalsegError(
-                f"scribbles use class {n_used} but the class table has {len(names)} classes; "
-                "add a class or erase those strokes"
-            )
         ndim = self.settings.ndim
         if ndim == 3 and any(im.ndim != 4 for im in images):
             raise FrugalsegError("a 3D model needs a 3D stack; choose a 2D model for 2D images")
@@ -228,11 +242,12 @@ class Controller:
         return new_model_config(names, channels, ndim, depth, self.settings.patch_size)
 
     def _training_job(self, seconds: float):
-        names, images, labels = self._training_data()
-        n_used = max(int(lab.max()) for lab in labels)
+        sets: list[list[int]] = []
+        names, images, labels, weights = self._training_data(sets)
         check_training_labels(labels, [f"layer '{n}{L.SUFFIX['scribbles']}'" for n in names])
-        config = self._model_config(images, n_used)
-        tc = TrainConfig(max_seconds=seconds, device=self.settings.device, val_every=10)
+        config = self._model_config(images)
+        tc = TrainConfig(max_seconds=seconds, device=self.settings.device, val_every=10,
+                         robust_q=self.settings.robust_q)
         model = self.model
         self.update_view()
         self._stop.clear()
@@ -240,7 +255,8 @@ class Controller:
 
         def job():
             background_priority()
-            trainer = Trainer(TrainingData(images, labels, config.norm_percentiles), config, tc, model)
+            data = TrainingData(images, labels, config.norm_percentiles, sets, weights)
+            trainer = Trainer(data, config, tc, model)
             trainer.preview_fn = lambda predictor: self._preview(trainer, predictor)
             trainer.preview_every = self.settings.refresh_seconds
             self.trainer = trainer
@@ -312,7 +328,17 @@ class Controller:
 
     # -- workers and state -----------------------------------------------------------------
     def _start(self, job, state: TrainState, done, on_yield=None) -> None:
-        worker = create_worker(job, _ignore_errors=True)
+        def guarded():
+            # the thread pool swallows a RuntimeError (as "worker deleted"), which would hide
+            # e.g. CUDA out-of-memory: report every failure as WorkFailed instead
+            try:
+                return (yield from job())
+            except FrugalsegError:
+                raise
+            except Exception as exc:
+                raise WorkFailed(f"{type(exc).__name__}: {exc}") from exc
+
+        worker = create_worker(guarded, _ignore_errors=True)
         worker.yielded.connect(on_yield or self._on_progress)
         worker.returned.connect(done)
         worker.errored.connect(self.fail)
@@ -361,6 +387,7 @@ class Controller:
             text = str(exc)
             show_warning(text)
         else:
-            text = f"frugalseg failed: {type(exc).__name__}: {exc}"
+            what = str(exc) if isinstance(exc, WorkFailed) else f"{type(exc).__name__}: {exc}"
+            text = f"frugalseg failed: {what}"
             show_error(text)
         self.message.emit(text)

@@ -18,6 +18,7 @@ class Settings:
     continue_seconds: float = 20.0
     train_seconds: float = 120.0
     ndim: int = 2  # 3 = a 3D model for stacks
+    robust_q: float = 0.0  # > 0: noise-robust loss (generalized cross-entropy)
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)

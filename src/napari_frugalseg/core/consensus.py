@@ -64,8 +64,8 @@ def staple(annotations: Sequence[np.ndarray], n_classes: int, names: Sequence[st
     theta = np.zeros((d, k + 1, k))  # row 0: "did not annotate", carries no information
     for _ in range(iterations):
         for j in range(d):
-            for said in range(1, k + 1):
-                theta[j, said] = w[obs[j] == said].sum(0)
+            for true in range(k):  # theta[j, said, true] = sum of w[:, true] where j said it
+                theta[j, :, true] = np.bincount(obs[j], weights=w[:, true], minlength=k + 1)
             theta[j, 1:] /= np.maximum(theta[j, 1:].sum(0, keepdims=True), 1e-12)
             theta[j, 1:] = np.clip(theta[j, 1:], 1e-6, 1.0)
             theta[j, 0] = 1.0

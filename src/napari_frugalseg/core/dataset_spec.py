@@ -9,6 +9,7 @@ A spec (YAML or JSON; paths relative to the spec's folder)::
         labels: a_labels.tif
         classes: {1: membrane, 2: mitochondria}          # this file's values -> names
         annotated: [membrane, mitochondria]              # exhaustive here; or all | sparse
+        weights: a_agreement.tif                         # optional per-pixel loss weights
 
 In an item annotating the set S, an unlabelled pixel is known to be none of S: it gets a
 code above K meaning "one of the classes outside S" (``TrainingData.partial_sets``), which
@@ -36,6 +37,7 @@ class MergedDataset:
     labels: list[np.ndarray]  # 0, 1..K, and K+i for partial_sets[i-1]
     partial_sets: list[list[int]]
     names: list[str]  # one per item, for messages
+    weights: list[np.ndarray | None]
 
 
 def _read_spec(path: Path) -> dict:
@@ -61,7 +63,7 @@ def load_dataset(path: str | os.PathLike) -> MergedDataset:
     classes = tuple(str(c) for c in spec["classes"])
     index = {name: k for k, name in enumerate(classes, start=1)}
     sets: dict[frozenset[int], int] = {}
-    out = MergedDataset(classes, [], [], [], [])
+    out = MergedDataset(classes, [], [], [], [], [])
     for n, item in enumerate(spec["items"], start=1):
         where = f"{path}: item {n}"
         try:
@@ -93,6 +95,15 @@ def load_dataset(path: str | os.PathLike) -> MergedDataset:
         code = _unlabelled_code(item.get("annotated", "sparse"), index, sets, where)
         if code:
             merged[raw == 0] = code
+        weights = None
+        if item.get("weights"):
+            try:
+                weights = read_array(path.parent / item["weights"]).astype(np.float32)
+            except FrugalsegError as exc:
+                raise FrugalsegError(f"{path}: item {n}: {exc}") from None
+            if weights.shape != raw.shape or weights.min() < 0:
+                raise FrugalsegError(f"{where}: weights must be >= 0 with the labels' shape {raw.shape}")
+        out.weights.append(weights)
         out.images.append(image)
         out.labels.append(merged)
         out.names.append(str(labels_path))

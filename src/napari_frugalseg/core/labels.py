@@ -65,20 +65,33 @@ def default_class_names(n_classes: int) -> tuple[str, ...]:
     return tuple(f"class {k}" for k in range(1, n_classes + 1))
 
 
-def strokes(labels: np.ndarray) -> tuple[np.ndarray, int]:
+def strokes(labels: np.ndarray, block: int = 64) -> tuple[np.ndarray, int]:
     """Connected components of labelled pixels of the same class: the user's strokes.
 
+    A component larger than a ``block``-sided square (dense labels, a filled region) is cut
+    along a grid of such blocks, so that validation can hold out parts of it rather than all.
     Returns (stroke ids, 0 where unlabelled; count).
     """
-    ids = np.zeros(labels.shape, np.int32)
+    ids = np.zeros(labels.shape, np.int64)
     count = 0
     structure = np.ones((3,) * labels.ndim, bool)
+    grid = np.zeros(labels.shape, np.int64)
+    for axis, size in enumerate(labels.shape):
+        shape = [1] * labels.ndim
+        shape[axis] = size
+        grid = grid * ((size + block - 1) // block) + (np.arange(size) // block).reshape(shape)
+    n_blocks = int(grid.max()) + 1
     for value in np.unique(labels):
         if value == UNLABELLED:
             continue
         comp, n = ndi.label(labels == value, structure=structure)
-        ids[comp > 0] = comp[comp > 0] + count
-        count += n
+        sizes = np.bincount(comp.ravel(), minlength=n + 1)
+        big = sizes > block**labels.ndim
+        big[0] = False
+        keyed = np.where(big[comp], comp * n_blocks + grid, comp * n_blocks)
+        _, dense_ids = np.unique(keyed[comp > 0], return_inverse=True)
+        ids[comp > 0] = dense_ids.ravel() + 1 + count
+        count += int(dense_ids.max()) + 1 if dense_ids.size else 0
     return ids, count
 
 

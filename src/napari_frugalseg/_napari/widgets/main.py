@@ -19,6 +19,7 @@ from .. import layers as L
 from ..controller import Controller
 from ..state import TrainState
 from .class_table import ClassTable
+from .imperfect import ImperfectLabelsBox
 from .loss_plot import LossPlot
 
 NEW = "<new scribble layer>"
@@ -53,7 +54,9 @@ class FrugalsegWidget(QWidget):
         self.prefs = QSettings("napari-frugalseg", "napari-frugalseg")
         self._budget = 0.0
         layout = QVBoxLayout(self)
-        for box in (self._data_box(), self._train_box(), self._predict_box(), self._files_box()):
+        self.imperfect = ImperfectLabelsBox(self)
+        for box in (self._data_box(), self._train_box(), self._predict_box(), self._files_box(),
+                    self.imperfect):
             layout.addWidget(box)
         layout.addStretch(1)
         self._connect()
@@ -186,6 +189,7 @@ class FrugalsegWidget(QWidget):
         self.accept_region.clear()
         self.accept_region.addItem("visible field")
         self.accept_region.addItems([s.name for s in self.viewer.layers if isinstance(s, Shapes)])
+        self.imperfect.refresh()
 
     def _classes_changed(self) -> None:
         classes = self.ctl.classes
