@@ -93,23 +93,31 @@ def main(argv=None) -> int:
         print(f"{name:<40}{value:>8.3f}  {extra}", flush=True)
 
     print(f"imperfect labels on DSB 2018: {args.seconds:.0f} s per network, nucleus Dice on "
-          f"{len(test)} held-out images")
+          f"{len(test)} held-out images ('masks': Dice of the training masks against the truth)")
     if "annotators" in args.part:
         per_image = [annotators(m, rng) for m in masks]
         t0 = time.perf_counter()
         merged = [staple(anns, 2) for anns in per_image]
         votes = [majority_vote(anns, 2) for anns in per_image]
         t_staple = time.perf_counter() - t0
+        true_masks = np.concatenate([m.ravel() for m in masks]).astype(np.int32) + 1
+
+        def mask_dice(labels):  # quality of the training masks themselves
+            return dice_per_class(np.concatenate([a.ravel() for a in labels]), true_masks, 2)[1]
+
         sens = np.mean([c.sensitivity[:, 1] for c in merged], 0)
         spec = np.mean([c.specificity[:, 1] for c in merged], 0)
         for j, name in enumerate(("dilating", "eroding, misses small", "noisy")):
             alone = train_and_score(ds, train, test, [a[j] for a in per_image], args)
             report(f"annotator {j + 1} ({name})", alone,
-                   f"STAPLE estimate: sensitivity {sens[j]:.3f}, specificity {spec[j]:.3f}")
-        report("majority vote", train_and_score(ds, train, test, [c.labels for c in votes], args))
+                   f"masks {mask_dice([a[j] for a in per_image]):.3f}; STAPLE estimate: "
+                   f"sensitivity {sens[j]:.3f}, specificity {spec[j]:.3f}")
+        report("majority vote", train_and_score(ds, train, test, [c.labels for c in votes], args),
+               f"masks {mask_dice([c.labels for c in votes]):.3f}")
         report("STAPLE consensus, agreement-weighted",
                train_and_score(ds, train, test, [c.labels for c in merged], args,
                                weights=[c.agreement for c in merged]),
+               f"masks {mask_dice([c.labels for c in merged]):.3f} "
                f"(consensus of {len(merged)} images in {t_staple:.1f} s)")
         best = max(rows[k] for k in rows if k.startswith("annotator"))
         print(f"consensus - best single annotator = {rows['STAPLE consensus, agreement-weighted'] - best:+.3f} "

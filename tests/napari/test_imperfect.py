@@ -70,3 +70,19 @@ def test_merging_needs_two_matching_layers(widget):
 def test_robust_loss_is_selectable(widget):
     widget.imperfect.robust.setChecked(True)
     assert widget.ctl.settings.robust_q == 0.7
+
+
+def test_complete_classes_survive_a_session(widget, tmp_path):
+    from napari_frugalseg._napari import imperfect
+    from napari_frugalseg._napari.widgets.main import FrugalsegWidget
+
+    layer = _image(widget)
+    layer.data[:5] = 1
+    widget.imperfect.set_complete([2])
+    widget.save_session(tmp_path / "s")
+    other = FrugalsegWidget(widget.viewer.__class__(show=False))
+    try:
+        other.open_session(tmp_path / "s")
+        assert other.viewer.layers["img scribbles"].metadata[imperfect.COMPLETE] == [2]
+    finally:
+        other.viewer.close()

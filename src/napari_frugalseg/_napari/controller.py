@@ -114,8 +114,9 @@ class Controller:
 
     def set_classes(self, classes: list[ClassSpec]) -> None:
         self.classes = list(classes)
+        coloured = ("scribbles", "prediction", "consensus")
         for layer in self.viewer.layers:
-            if isinstance(layer, Labels) and layer.metadata.get("role") in ("scribbles", "prediction"):
+            if isinstance(layer, Labels) and layer.metadata.get("role") in coloured:
                 layer.colormap = L.colormap(self.colors)
         self.classes_changed.emit()
 

@@ -89,21 +89,23 @@ def merge_annotators(
     n_classes = max(len(ctl.classes), max(int(a.max()) for a in arrays))
     merge = staple if method == "staple" else majority_vote
     result = merge(arrays, n_classes, [f"layer '{a.name}'" for a in annotations])
-    name = f"{image.name} consensus"
     data = result.labels.astype(np.uint8)
-    if name in ctl.viewer.layers:
-        ctl.viewer.layers[name].data = data
-        consensus = ctl.viewer.layers[name]
+    consensus = L.find(ctl.viewer, image, "consensus")
+    if consensus is None:
+        consensus = ctl.viewer.add_labels(
+            data, name=image.name + L.SUFFIX["consensus"], scale=annotations[0].scale,
+            metadata={L.META: image.name, "role": "consensus"},
+        )
     else:
-        consensus = ctl.viewer.add_labels(data, name=name, scale=annotations[0].scale)
+        consensus.data = data
     consensus.metadata[AGREEMENT] = result.agreement
     consensus.colormap = L.colormap(ctl.colors)
-    agreement = f"{image.name} agreement"
-    if agreement in ctl.viewer.layers:
-        ctl.viewer.layers[agreement].data = result.agreement
+    agreement = L.find(ctl.viewer, image, "agreement")
+    if agreement is None:
+        L.add_image_overlay(ctl.viewer, image, "agreement", result.agreement,
+                            colormap="viridis", contrast_limits=(0, 1), visible=False)
     else:
-        ctl.viewer.add_image(result.agreement, name=agreement, colormap="viridis",
-                             contrast_limits=(0, 1), visible=False)
+        agreement.data = result.agreement
     return result
 
 

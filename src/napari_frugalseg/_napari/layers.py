@@ -13,7 +13,7 @@ from ..core.io import check_finite
 
 META = "frugalseg_image"  # metadata key linking our layers to their image layer
 SUFFIX = {"scribbles": " scribbles", "prediction": " prediction", "uncertainty": " uncertainty",
-          "instances": " instances"}
+          "instances": " instances", "consensus": " consensus", "agreement": " agreement"}
 
 
 def spatial_shape(image: Image) -> tuple[int, ...]:

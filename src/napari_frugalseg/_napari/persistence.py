@@ -17,6 +17,7 @@ from ..core.errors import FrugalsegError
 from ..core.export import mask_path, write_mask
 from ..core.io import read_array
 from ..core.session import Session, SessionImage, load_session, save_scribbles, save_session
+from . import imperfect
 from . import layers as L
 from .controller import Controller
 from .state import PALETTE, ClassSpec
@@ -47,7 +48,8 @@ def _session(ctl: Controller) -> Session:
             continue
         source = _source(image)
         data = None if source else np.asarray(image.data)
-        items.append(SessionImage(image.name, np.asarray(layer.data), source, data, image.rgb))
+        complete = list(layer.metadata.get(imperfect.COMPLETE) or [])
+        items.append(SessionImage(image.name, np.asarray(layer.data), source, data, image.rgb, complete))
     classes = [{"name": c.name, "color": c.color} for c in ctl.classes]
     return Session(items, classes, {"ndim": ctl.settings.ndim, "patch_size": ctl.settings.patch_size})
 
@@ -132,6 +134,7 @@ def open_session(ctl: Controller, folder: str | os.PathLike) -> None:
             image = ctl.viewer.add_image(data, name=item.name, rgb=item.rgb, metadata=meta)
         layer = ctl.select_image(image)
         layer.data = item.scribbles.astype(layer.data.dtype)
+        imperfect.declare_complete(layer, item.complete)
         first = first or image
     ctl.forget_edits()  # restoring scribbles is not a stroke
     if Session.model_dir(folder).is_dir():

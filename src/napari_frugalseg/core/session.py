@@ -28,6 +28,7 @@ class SessionImage:
     source: str | None = None  # file the image was opened from
     data: np.ndarray | None = None  # the pixels, when there is no file
     rgb: bool = False
+    complete: list[int] = field(default_factory=list)  # classes annotated exhaustively
 
 
 @dataclass
@@ -56,7 +57,8 @@ def save_session(folder: str | os.PathLike, session: Session) -> Path:
     items = []
     for i, im in enumerate(session.images):
         save_scribbles(folder, i, im.scribbles)
-        item = {"name": im.name, "source": im.source, "rgb": im.rgb, "data": None}
+        item = {"name": im.name, "source": im.source, "rgb": im.rgb, "data": None,
+                "complete": list(im.complete)}
         if im.source is None:
             if im.data is None:
                 raise FrugalsegError(f"image '{im.name}': neither a file nor pixels to save")
@@ -89,5 +91,6 @@ def load_session(folder: str | os.PathLike) -> Session:
         elif not Path(source).exists():
             raise FrugalsegError(f"{path}: image '{item['name']}' was opened from {source}, which is gone")
         scribbles = read_array(scribbles_path(folder, i)).astype(np.int32)
-        images.append(SessionImage(item["name"], scribbles, source, data, bool(item.get("rgb"))))
+        images.append(SessionImage(item["name"], scribbles, source, data, bool(item.get("rgb")),
+                                   list(item.get("complete", []))))
     return Session(images, classes, meta.get("settings", {}))

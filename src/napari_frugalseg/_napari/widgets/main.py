@@ -182,7 +182,7 @@ class FrugalsegWidget(QWidget):
         self.scribble_combo.clear()
         self.scribble_combo.addItem(NEW)
         for layer in self.viewer.layers:
-            if isinstance(layer, Labels) and layer.metadata.get("role") in (None, "scribbles"):
+            if isinstance(layer, Labels) and layer.metadata.get("role") in (None, "scribbles", "consensus"):
                 self.scribble_combo.addItem(layer.name)
         if self.ctl.image is not None and self.ctl.scribbles(self.ctl.image) is not None:
             self.scribble_combo.setCurrentText(self.ctl.scribbles(self.ctl.image).name)
