@@ -46,7 +46,7 @@ def test_full_loop(widget, isbi, paint, qtbot, tmp_path, make_napari_viewer):
     qtbot.waitUntil(lambda: ctl.state == "idle", timeout=30000)
     pred = np.asarray(viewer.layers["em prediction"].data)
     dice = dice_per_class(pred, truth, 2)
-    assert dice[0] > 0.5, dice  # membranes from 1 % scribbles after ~70 steps (all-membrane: 0.36)
+    assert dice[0] > 0.45, dice  # 1 % scribbles, ~70 steps: 0.54-0.64 seen; all-membrane: 0.36
 
     for fmt in ("tiff", "png", "ome-zarr"):
         widget.format_combo.setCurrentText(fmt)
