@@ -25,7 +25,7 @@ def test_screenshot_of_widget_beside_prediction(make_napari_viewer, qtbot, tmp_p
     assert widget.predict_all()
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=20000)
     viewer.layers.move(viewer.layers.index("blobs scribbles"), len(viewer.layers) - 1)
-    viewer.window._qt_window.resize(1400, 900)
+    viewer.window._qt_window.resize(1400, 1080)
     qtbot.wait(200)
     shot = viewer.screenshot(canvas_only=False, flash=False)
     path = tmp_path / "plugin.png"
