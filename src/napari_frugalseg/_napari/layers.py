@@ -28,10 +28,6 @@ def image_array(image: Image) -> np.ndarray:
     return array
 
 
-def channels(image: Image) -> int:
-    return 3 if image.rgb else 1
-
-
 def colormap(colors: Sequence[str]) -> DirectLabelColormap:
     """Value k gets colours[k-1]; 0 and unknown values are transparent."""
     mapping: dict[int | None, object] = {None: "transparent", 0: "transparent"}
