@@ -108,20 +108,19 @@ def train(args) -> int:
 
     if bool(args.dataset) == bool(args.image or args.labels):
         raise FrugalsegError("give either --dataset SPEC or --image ... --labels ...")
-    sets: list[list[int]] = []
-    weights = None
     if args.dataset:
         from napari_frugalseg.core.dataset_spec import load_dataset
 
         merged = load_dataset(args.dataset)
-        images, labels, sets = merged.images, merged.labels, merged.partial_sets
-        weights = merged.weights if any(w is not None for w in merged.weights) else None
-        args.image, args.classes = [Path(n) for n in merged.names], list(merged.classes)
-        n_classes = len(merged.classes)
+        images, labels, sets, weights = merged.images, merged.labels, merged.partial_sets, merged.weights
+        sources, class_names = merged.names, merged.classes
+        n_classes = len(class_names)
     else:
         images, labels = _load_training(args)
+        sets, weights = [], None
+        sources, class_names = [str(p) for p in args.image], args.classes
         n_classes = check_training_labels(labels, [str(p) for p in args.labels])
-    for image, path in zip(images, args.image):
+    for image, path in zip(images, sources):
         if image.ndim - 1 < args.ndim:
             raise FrugalsegError(f"{path}: a 3D model (--ndim 3) needs a 3D stack")
     init = load_bundle(args.init) if args.init else None
@@ -130,14 +129,14 @@ def train(args) -> int:
         if config.in_channels != images[0].shape[0]:
             raise FrugalsegError(
                 f"{args.init}: model expects {config.in_channels} channel(s), "
-                f"{args.image[0]} has {images[0].shape[0]}"
+                f"{sources[0]} has {images[0].shape[0]}"
             )
         if config.n_classes != n_classes:
             raise FrugalsegError(
                 f"{args.init}: model has {config.n_classes} classes, labels use {n_classes}"
             )
     else:
-        names = tuple(args.classes) if args.classes else default_class_names(n_classes)
+        names = tuple(class_names) if class_names else default_class_names(n_classes)
         if len(names) != n_classes:
             raise FrugalsegError(f"--classes names {len(names)} classes, labels use {n_classes}")
         config = new_model_config(

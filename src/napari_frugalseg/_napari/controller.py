@@ -8,6 +8,7 @@ one per viewer.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import sys
 import threading
@@ -30,7 +31,7 @@ from ..core.predict import predict_view
 from ..core.train import Trainer, TrainingData, TrainProgress
 from . import imperfect
 from . import layers as L
-from . import overlays
+from . import overlays, persistence
 from .settings import Settings, load_settings
 from .state import (
     ClassSpec, Preview, TrainState, View, background_priority, default_classes, warm_up_torch,
@@ -163,9 +164,7 @@ class Controller:
                 data.set_labels(self._train_names.index(name), coded)
                 self._await_pickup(self.trainer)
             if self.settings.autosave:
-                from .persistence import autosave
-
-                autosave(self, image)
+                persistence.autosave(self, image)
         idle_with_model = self.state == TrainState.IDLE and self.model is not None
         if names and idle_with_model and self.settings.auto_continue:
             self.train(self.settings.continue_seconds, quiet=True)
@@ -225,7 +224,7 @@ class Controller:
                     f"image '{name}' has {image.shape[0]} channel(s) but '{names[0]}' has "
                     f"{images[0].shape[0]}; train one model per kind of image"
                 )
-        return names, images, labels, (weights if any(w is not None for w in weights) else None)
+        return names, images, labels, weights
 
     def _model_config(self, images: list[np.ndarray]) -> ModelConfig:
         names = tuple(c.name for c in self.classes)
@@ -235,7 +234,7 @@ class Controller:
         channels = images[0].shape[0]
         old = self.config
         if old and (old.n_classes, old.in_channels, old.ndim) == (len(names), channels, ndim):
-            return ModelConfig.from_dict({**old.to_dict(), "classes": list(names)})
+            return dataclasses.replace(old, classes=names)  # renamed classes, same network
         if old is not None:
             self.say("classes, channels or dimensionality changed: training a new model")
         self.model = None
@@ -293,8 +292,6 @@ class Controller:
             self._worker.quit()
 
     def _on_progress(self, p: TrainProgress) -> None:
-        if self.trainer is not None:
-            self.device = str(self.trainer.device)
         self.progress.emit(p)
         if p.preview is not None:
             overlays.show_preview(self, p.preview)
@@ -308,9 +305,7 @@ class Controller:
         best = f", held-out Dice {score:.3f}" if trainer.val_batches and score > -1 else ""
         self.say(f"trained {trainer.step} steps on {trainer.device}{best}")
         self.model_changed.emit()
-        from .persistence import autosave_model
-
-        autosave_model(self)
+        persistence.autosave_model(self)
 
     # -- prediction ------------------------------------------------------------------------
     def predict_all(self, image: Image | None = None) -> bool:

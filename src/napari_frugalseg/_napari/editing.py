@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from napari.layers import Image, Labels, Shapes
 
 from ..core.errors import FrugalsegError
 from ..core.instances import instances
 from . import layers as L
-from .controller import Controller
+
+if TYPE_CHECKING:
+    from .controller import Controller
 
 
 def accept_prediction(
@@ -24,14 +28,10 @@ def accept_prediction(
         raise FrugalsegError(f"image '{image.name}' has no prediction to accept yet")
     z, box = L.visible_box(image, ctl.viewer)
     plane = (z,) if z is not None else ()
-    area = np.zeros(L.spatial_shape(image)[-2:], bool)
-    if region is not None and len(region.data):
-        shapes = region.data
-        masks = Shapes([s[:, -2:] for s in shapes], shape_type=region.shape_type).to_masks(area.shape)
-        area = np.any(masks, axis=0)
-    elif region is not None:
-        raise FrugalsegError(f"shapes layer '{region.name}' has no shape: draw a region first")
+    if region is not None:
+        area = L.shapes_mask(region, L.spatial_shape(image)[-2:])
     else:
+        area = np.zeros(L.spatial_shape(image)[-2:], bool)
         area[box] = True
     p, s = np.asarray(pred.data[plane]), np.asarray(scrib.data[plane])
     take = area & (s == 0) & (p > 0)

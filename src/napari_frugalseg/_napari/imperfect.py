@@ -29,7 +29,7 @@ def coded_labels(
     Where the layer declares complete classes S, unlabelled pixels (inside its regions)
     become the code of "one of the classes outside S" (``sets`` gains it when ``grow``).
     """
-    labels = as_label_array(np.array(layer.data), f"layer '{layer.name}'")
+    labels = as_label_array(np.asarray(layer.data), f"layer '{layer.name}'")  # a copy
     if labels.max(initial=0) > n_classes:
         raise FrugalsegError(
             f"layer '{layer.name}' uses class {labels.max()} but the class table has "
@@ -61,12 +61,7 @@ def _region_mask(viewer, layer: Labels) -> np.ndarray | None:
         return None
     if name not in viewer.layers or not isinstance(viewer.layers[name], Shapes):
         raise FrugalsegError(f"layer '{layer.name}': its regions layer '{name}' is gone")
-    shapes = viewer.layers[name]
-    plane = layer.data.shape[-2:]
-    if not len(shapes.data):
-        raise FrugalsegError(f"shapes layer '{name}' has no shape: draw the annotated regions")
-    flat = Shapes([s[:, -2:] for s in shapes.data], shape_type=shapes.shape_type)
-    mask = np.any(flat.to_masks(plane), axis=0)
+    mask = L.shapes_mask(viewer.layers[name], layer.data.shape[-2:])
     return np.broadcast_to(mask, layer.data.shape)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from napari.layers import Image, Labels
+from napari.layers import Image, Labels, Shapes
 from napari.utils.colormaps import DirectLabelColormap
 
 from ..core.errors import FrugalsegError
@@ -72,6 +72,14 @@ def check_shape(image: Image, labels: Labels) -> None:
             f"layer '{labels.name}' has shape {tuple(labels.data.shape)} but image "
             f"'{image.name}' has {spatial_shape(image)}; pick or create a matching labels layer"
         )
+
+
+def shapes_mask(shapes: Shapes, plane: tuple[int, int]) -> np.ndarray:
+    """Union of a Shapes layer's shapes as a 2D mask (in-plane coordinates of every shape)."""
+    if not len(shapes.data):
+        raise FrugalsegError(f"shapes layer '{shapes.name}' has no shape: draw a region first")
+    flat = Shapes([s[:, -2:] for s in shapes.data], shape_type=shapes.shape_type)
+    return np.any(flat.to_masks(plane), axis=0)
 
 
 def add_image_overlay(viewer, image: Image, role: str, data: np.ndarray, **kwargs) -> Image:

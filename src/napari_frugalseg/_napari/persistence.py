@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from napari.layers import Image
@@ -16,11 +17,13 @@ from ..core.bundle import load_bundle, save_bundle
 from ..core.errors import FrugalsegError
 from ..core.export import mask_path, write_mask
 from ..core.io import read_array
-from ..core.session import Session, SessionImage, load_session, save_scribbles, save_session
+from ..core.session import Session, SessionImage, load_session, save_session
 from . import imperfect
 from . import layers as L
-from .controller import Controller
 from .state import PALETTE, ClassSpec
+
+if TYPE_CHECKING:
+    from .controller import Controller
 
 
 def home() -> Path:
@@ -56,22 +59,10 @@ def _session(ctl: Controller) -> Session:
 
 def autosave(ctl: Controller, image: Image) -> None:
     """After a stroke: that image's scribbles (and the session index) to the session folder."""
-    folder = session_folder(ctl)
     session = _session(ctl)
     names = [im.name for im in session.images]
-    if image.name not in names:
-        return
-    if not (folder / "session.json").is_file() or len(names) != _indexed(folder):
-        save_session(folder, session)  # new image: the index and its pixels
-    else:
-        i = names.index(image.name)
-        save_scribbles(folder, i, session.images[i].scribbles)
-
-
-def _indexed(folder: Path) -> int:
-    import json
-
-    return len(json.loads((folder / "session.json").read_text())["images"])
+    if image.name in names:
+        save_session(session_folder(ctl), session, only=names.index(image.name))
 
 
 def autosave_model(ctl: Controller) -> None:

@@ -51,19 +51,25 @@ def save_scribbles(folder: str | os.PathLike, index: int, scribbles: np.ndarray)
     return write_tiff(scribbles_path(folder, index), np.asarray(scribbles).astype(np.uint8))  # K <= 255
 
 
-def save_session(folder: str | os.PathLike, session: Session) -> Path:
-    """Write everything but the model (saved with ``save_bundle(Session.model_dir(folder))``)."""
+def save_session(folder: str | os.PathLike, session: Session, only: int | None = None) -> Path:
+    """Write everything but the model (saved with ``save_bundle(Session.model_dir(folder))``).
+
+    ``only``: an autosave after a stroke on image ``only``: the index, that image's
+    scribbles, and only the pixels of images not yet in the folder.
+    """
     folder = Path(folder)
     items = []
     for i, im in enumerate(session.images):
-        save_scribbles(folder, i, im.scribbles)
+        if only is None or i == only:
+            save_scribbles(folder, i, im.scribbles)
         item = {"name": im.name, "source": im.source, "rgb": im.rgb, "data": None,
                 "complete": list(im.complete)}
         if im.source is None:
             if im.data is None:
                 raise FrugalsegError(f"image '{im.name}': neither a file nor pixels to save")
             item["data"] = f"images/{i}.tif"
-            write_tiff(folder / item["data"], im.data)
+            if only is None or not (folder / item["data"]).is_file():
+                write_tiff(folder / item["data"], im.data)
         items.append(item)
     meta = {"format": FORMAT, "classes": session.classes, "settings": session.settings, "images": items}
     return write_json(folder / "session.json", meta)

@@ -193,8 +193,7 @@ class FrugalsegWidget(QWidget):
 
     def _classes_changed(self) -> None:
         classes = self.ctl.classes
-        if [c.name for c in classes] != [c.name for c in self.classes.classes()] or \
-                [c.color for c in classes] != [c.color for c in self.classes.classes()]:
+        if classes != self.classes.classes():  # changed elsewhere (a model, a session)
             self.classes.set_classes(classes)
         names = [f"{k}: {c.name}" for k, c in enumerate(classes, start=1)]
         for combo, first in ((self.accept_class, ["all classes"]), (self.object_class, [])):
