@@ -1,4 +1,5 @@
-"""Command line: ``frugalseg train | predict | demo`` (also ``python -m napari_frugalseg``)."""
+"""Command line: ``frugalseg train | predict | consensus | models | demo`` (also
+``python -m napari_frugalseg``)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,14 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--max-steps", type=int, default=None)
     t.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--init", type=Path, default=None, help="model folder to start from")
-    t.add_argument("--ndim", type=int, choices=(2, 3), default=2)
+    t.add_argument("--init", default=None, metavar="MODEL",
+                   help="start from this model (folder or library name); other classes get a "
+                   "new output head")
+    t.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="train K models (seeds and held-out strokes differ); the budget is for all")
+    t.add_argument("--name", default=None, help="also keep the model in the library under NAME")
+    t.add_argument("--ndim", type=int, choices=(2, 3), default=None,
+                   help="2 (default; stacks slice by slice) or 3; with --init: the model's")
     t.add_argument("--classes", nargs="+", default=None, help="names of classes 1..K")
     t.add_argument("--patch-size", type=int, default=None)
     t.add_argument("--batch-size", type=int, default=8)
@@ -42,11 +49,23 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--depth", type=int, default=3)
 
     q = sub.add_parser("predict", help="segment images with a trained model")
-    q.add_argument("--model", required=True, type=Path)
+    q.add_argument("--model", required=True, help="model folder or library name")
     q.add_argument("--image", nargs="+", required=True, type=Path)
     q.add_argument("--out", required=True, type=Path, help="folder for <stem>.tif masks")
     q.add_argument("--probabilities", action="store_true", help="also <stem>_probabilities.tif")
     q.add_argument("--device", default="auto")
+    q.add_argument("--tta", action="store_true", help="average over flips (test-time augmentation)")
+    q.add_argument("--uncertainty", action="store_true",
+                   help="also <stem>_uncertainty.tif (and _disagreement.tif for ensembles/TTA) "
+                   "and uncertainty.csv with a score per image")
+    q.add_argument("--propose", type=int, default=0, metavar="N",
+                   help="list the N regions per image where strokes would help most "
+                   "(proposals.csv)")
+    q.add_argument("--propose-size", type=int, default=64, metavar="PX")
+
+    m = sub.add_parser("models", help="list the model library (or add a model to it)")
+    m.add_argument("--add", type=Path, default=None, metavar="MODEL_DIR")
+    m.add_argument("--name", default=None, help="library name for --add (default: folder name)")
 
     c = sub.add_parser("consensus", help="merge several annotators' labels of one image")
     c.add_argument("--labels", nargs="+", required=True, type=Path, help="one file per annotator")
@@ -62,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        commands = {"train": train, "predict": predict, "consensus": consensus, "demo": demo}
+        commands = {"train": train, "predict": predict, "consensus": consensus,
+                    "models": models, "demo": demo}
         return commands[args.command](args)
     except FrugalsegError as exc:
         print(f"frugalseg: error: {exc}", file=sys.stderr)
@@ -103,11 +123,18 @@ def train(args) -> int:
 
     from napari_frugalseg.core.bundle import load_bundle, save_bundle
     from napari_frugalseg.core.config import TrainConfig, new_model_config
+    from napari_frugalseg.core.ensemble import EnsembleTrainer
     from napari_frugalseg.core.labels import check_training_labels, default_class_names
-    from napari_frugalseg.core.train import Trainer, TrainingData
+    from napari_frugalseg.core.library import add_model, check_name, resolve_model
+    from napari_frugalseg.core.train import TrainingData
+    from napari_frugalseg.core.transfer import transfer
 
     if bool(args.dataset) == bool(args.image or args.labels):
         raise FrugalsegError("give either --dataset SPEC or --image ... --labels ...")
+    if args.ensemble < 1:
+        raise FrugalsegError("--ensemble needs at least 1 member")
+    if args.name:
+        check_name(args.name)
     if args.dataset:
         from napari_frugalseg.core.dataset_spec import load_dataset
 
@@ -120,28 +147,28 @@ def train(args) -> int:
         sets, weights = [], None
         sources, class_names = [str(p) for p in args.image], args.classes
         n_classes = check_training_labels(labels, [str(p) for p in args.labels])
-    for image, path in zip(images, sources):
-        if image.ndim - 1 < args.ndim:
-            raise FrugalsegError(f"{path}: a 3D model (--ndim 3) needs a 3D stack")
-    init = load_bundle(args.init) if args.init else None
+    names = tuple(class_names) if class_names else None
+    if names and len(names) != n_classes:
+        raise FrugalsegError(f"--classes names {len(names)} classes, labels use {n_classes}")
+    start, init = None, None
+    if args.init:
+        path = resolve_model(args.init)
+        init = load_bundle(path)
+    ndim = args.ndim or (init.config.ndim if init else 2)
+    for image, source in zip(images, sources):
+        if image.ndim - 1 < ndim:
+            raise FrugalsegError(f"{source}: a 3D model (--ndim 3) needs a 3D stack")
     if init:
-        config = init.config
-        if config.in_channels != images[0].shape[0]:
-            raise FrugalsegError(
-                f"{args.init}: model expects {config.in_channels} channel(s), "
-                f"{sources[0]} has {images[0].shape[0]}"
-            )
-        if config.n_classes != n_classes:
-            raise FrugalsegError(
-                f"{args.init}: model has {config.n_classes} classes, labels use {n_classes}"
-            )
+        if names is None:
+            same = init.config.n_classes == n_classes
+            names = init.config.classes if same else default_class_names(n_classes)
+        start, config = transfer(init, names, images[0].shape[0], ndim, str(path))
+        if config.classes != init.config.classes:
+            print(f"starting from {path} with a new output head for {', '.join(names)}")
     else:
-        names = tuple(class_names) if class_names else default_class_names(n_classes)
-        if len(names) != n_classes:
-            raise FrugalsegError(f"--classes names {len(names)} classes, labels use {n_classes}")
         config = new_model_config(
-            names, images[0].shape[0], args.ndim, min(im.shape[1] for im in images),
-            args.patch_size, args.width, args.depth,
+            names or default_class_names(n_classes), images[0].shape[0], ndim,
+            min(im.shape[1] for im in images), args.patch_size, args.width, args.depth,
         )
     max_seconds = args.max_seconds
     if max_seconds is None and args.max_steps is None:
@@ -155,24 +182,23 @@ def train(args) -> int:
         exclusion_weight=args.exclusion_weight,
         robust_q=args.robust,
     )
-    trainer = Trainer(
+    trainer = EnsembleTrainer(
         TrainingData(images, labels, config.norm_percentiles, sets, weights),
-        config,
-        tc,
-        model=init.model if init else None,
+        config, tc, args.ensemble, start,
     )
-    print(f"training a {config.ndim}D U-Net for {n_classes} classes on {trainer.device}")
+    what = f"an ensemble of {args.ensemble} {config.ndim}D U-Nets" if args.ensemble > 1 else f"a {config.ndim}D U-Net"
+    print(f"training {what} for {n_classes} classes on {trainer.device}")
     total = args.max_steps if args.max_steps else int(max_seconds)
     unit = "step" if args.max_steps else "s"
     bar = tqdm(total=total, unit=unit, dynamic_ncols=True, file=sys.stderr, mininterval=1.0)
-    run = trainer.run()
+    run, t0 = trainer.run(), time.perf_counter()
     interrupted = False
     try:
         for p in run:
-            bar.n = p.step if args.max_steps else min(total, int(p.seconds))
+            bar.n = trainer.step if args.max_steps else min(total, int(time.perf_counter() - t0))
             post = {"loss": f"{p.loss:.3f}"}
-            if trainer.best_score > -1e9 and trainer.val_batches:
-                post["val_dice"] = f"{trainer.best_score:.3f}"
+            if trainer.val_score is not None:
+                post["val_dice"] = f"{trainer.val_score:.3f}"
             bar.set_postfix(post, refresh=True)
     except KeyboardInterrupt:
         interrupted = True
@@ -181,7 +207,10 @@ def train(args) -> int:
         bar.close()
     if trainer.step == 0:
         raise FrugalsegError(f"{args.out}: interrupted before the first step; nothing saved")
-    save_bundle(args.out, trainer.model, config, tc, trainer.history)
+    info = {"data_shape": list(images[0].shape), "val_score": trainer.val_score}
+    save_bundle(args.out, trainer.models, config, tc, trainer.history, info)
+    if args.name:
+        print(f"kept in the library as '{args.name}': {add_model(args.out, args.name)}")
     if interrupted:
         print(
             f"frugalseg: error: interrupted at step {trainer.step}; the best model so far "
@@ -199,24 +228,29 @@ def predict(args) -> int:
 
     from napari_frugalseg.core.bundle import check_image_fits, load_bundle
     from napari_frugalseg.core.device import resolve_device
-    from napari_frugalseg.core.io import read_image, write_tiff
+    from napari_frugalseg.core.guidance import propose, write_proposals
+    from napari_frugalseg.core.io import read_image, write_csv, write_tiff
+    from napari_frugalseg.core.library import resolve_model
     from napari_frugalseg.core.predict import predict_image
 
     device = resolve_device(args.device)
-    bundle = load_bundle(args.model, device)
+    bundle = load_bundle(resolve_model(args.model), device)
     stems = [p.stem for p in args.image]
     if len(set(stems)) != len(stems):
         raise FrugalsegError("two input images share a file name stem; outputs would collide")
     # check every input first so that a bad one leaves no partial output behind
     for path in args.image:
         check_image_fits(bundle.config, read_image(path), str(path))
+    maps = args.uncertainty or args.propose > 0
+    several = len(bundle.models) > 1 or args.tta
     written: list[Path] = []
+    scores, proposals = [], []
     try:
         for path in args.image:
             image = read_image(path)
             gen = predict_image(
-                bundle.model, bundle.config, image, device, probabilities=args.probabilities,
-                name=str(path),
+                bundle.models, bundle.config, image, device, probabilities=args.probabilities,
+                name=str(path), tta=args.tta, uncertainty=maps,
             )
             with tqdm(desc=path.name, unit="band", file=sys.stderr, leave=False) as bar:
                 while True:
@@ -227,16 +261,51 @@ def predict(args) -> int:
                         break
                     bar.total = prog.total
                     bar.update(prog.done - bar.n)
-            written.append(write_tiff(args.out / f"{path.stem}.tif", result.classes))
+            out = {"": result.classes}
             if args.probabilities:
-                written.append(
-                    write_tiff(args.out / f"{path.stem}_probabilities.tif", result.probabilities)
-                )
-            print(f"{path} -> {written[-1 - int(args.probabilities)]}")
+                out["_probabilities"] = result.probabilities
+            if args.uncertainty:
+                out["_uncertainty"] = result.uncertainty
+                if several:
+                    out["_disagreement"] = result.disagreement
+                scores.append((path.stem, f"{result.score:.6f}"))
+            for suffix, array in out.items():
+                written.append(write_tiff(args.out / f"{path.stem}{suffix}.tif", array))
+            line = f"{path} -> {args.out / (path.stem + '.tif')}"
+            if args.uncertainty:
+                line += f" (uncertainty score {result.score:.4f})"
+            print(line)
+            if args.propose:
+                found = propose(result.uncertainty, args.propose, args.propose_size)
+                proposals += [(path.stem, rank, p) for rank, p in enumerate(found, 1)]
+                for rank, p in enumerate(found, 1):
+                    where = f"slice {p.z}, " if p.z is not None else ""
+                    print(f"  label here next #{rank}: {where}y {p.y}, x {p.x} "
+                          f"({p.size} px square, uncertainty {p.score:.3f})")
+        if args.uncertainty:
+            written.append(write_csv(args.out / "uncertainty.csv", ["image", "score"], scores))
+        if args.propose:
+            written.append(write_proposals(args.out / "proposals.csv", proposals))
     except BaseException:
         for w in written:
             w.unlink(missing_ok=True)
         raise
+    return 0
+
+
+# -- models -----------------------------------------------------------------------------------
+def models(args) -> int:
+    from napari_frugalseg.core.library import add_model, library_dir, list_models
+
+    if args.add:
+        print(f"added {args.add} to the library as {add_model(args.add, args.name)}")
+        return 0
+    entries = list_models()
+    if not entries:
+        print(f"the model library ({library_dir()}) is empty; add models with "
+              "'frugalseg train --name NAME' or 'frugalseg models --add DIR'")
+    for e in entries:
+        print(e.line())
     return 0
 
 

@@ -151,3 +151,46 @@ def test_demo_runs_and_reports_dice(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "Dice against the reference" in text
     assert tifffile.imread(tmp_path / "demo" / "blobs.tif").shape == (254, 256)
+
+
+def test_ensemble_uncertainty_and_proposals_from_the_cli(tmp_path, files, monkeypatch, capsys):
+    import csv
+
+    monkeypatch.setenv("FRUGALSEG_HOME", str(tmp_path / "home"))
+    assert _train(files, tmp_path / "m", "--ensemble", "2", "--name", "blobs-ens") == 0
+    assert len(load_bundle(tmp_path / "m").models) == 2
+    out = tmp_path / "out"
+    rc = main(["predict", "--model", "blobs-ens", "--image", str(files["img"]), "--out", str(out),
+               "--uncertainty", "--propose", "2", "--propose-size", "16"])
+    assert rc == 0
+    unc = tifffile.imread(out / "a_uncertainty.tif")
+    assert unc.shape == (48, 40) and tifffile.imread(out / "a_disagreement.tif").shape == (48, 40)
+    rows = list(csv.DictReader(open(out / "uncertainty.csv")))
+    assert rows == [{"image": "a", "score": rows[0]["score"]}]
+    assert float(rows[0]["score"]) == pytest.approx(float(unc.mean()), abs=1e-5)
+    props = list(csv.DictReader(open(out / "proposals.csv")))
+    assert [p["rank"] for p in props] == ["1", "2"] and props[0]["z"] == ""
+    assert float(props[0]["score"]) >= float(props[1]["score"])
+    assert "label here next #1" in capsys.readouterr().out
+    assert main(["models"]) == 0
+    assert "blobs-ens: 2D, 1 channel(s)" in capsys.readouterr().out
+
+
+def test_init_with_other_classes_gets_a_new_head_and_other_channels_fail(tmp_path, files, capsys):
+    assert _train(files, tmp_path / "m1", "--classes", "bg", "blob") == 0
+    three = tmp_path / "three.tif"
+    lab = tifffile.imread(files["lab"]).copy()
+    lab[5, 5:20] = 3
+    tifffile.imwrite(three, lab)
+    rc = main(["train", "--image", str(files["img"]), "--labels", str(three), "--out",
+               str(tmp_path / "m2"), "--init", str(tmp_path / "m1"), "--classes", "bg", "blob",
+               "edge", *FAST])
+    assert rc == 0 and "new output head for bg, blob, edge" in capsys.readouterr().out
+    assert load_bundle(tmp_path / "m2").config.classes == ("bg", "blob", "edge")
+    rgb = tmp_path / "rgb.tif"
+    tifffile.imwrite(rgb, np.zeros((48, 40, 3), np.uint8))
+    rc = main(["train", "--image", str(rgb), "--labels", str(files["lab"]), "--out",
+               str(tmp_path / "m3"), "--init", str(tmp_path / "m1"), *FAST])
+    err = capsys.readouterr().err
+    assert rc == 2 and "model was trained on 1-channel images, these have 3" in err
+    assert not (tmp_path / "m3").exists()

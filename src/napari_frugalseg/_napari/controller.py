@@ -13,6 +13,7 @@ import gc
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,8 @@ from ..core.errors import FrugalsegError
 from ..core.labels import check_training_labels
 from ..core.model import UNet
 from ..core.predict import predict_view
-from ..core.train import Trainer, TrainingData, TrainProgress
+from ..core.ensemble import EnsembleTrainer, check_ensemble_fits
+from ..core.train import TrainingData, TrainProgress
 from . import imperfect
 from . import layers as L
 from . import overlays, persistence
@@ -58,15 +60,16 @@ class Controller:
         self.viewer = viewer
         self.settings = settings or load_settings()
         self.classes: list[ClassSpec] = default_classes()
-        self.model: UNet | None = None
+        self.models: list[UNet] = []  # one model, or the members of an ensemble
         self.config: ModelConfig | None = None
         self.history: list[dict] = []
+        self.val_score: float | None = None  # of the last training run
         self.state = TrainState.IDLE
         self.device = "-"
         self.image: Image | None = None
         self.show_uncertainty = False
         self.session_dir: Path | None = None
-        self.trainer: Trainer | None = None
+        self.trainer: EnsembleTrainer | None = None
         self._train_names: list[str] = []
         self._worker = None
         self._switch_interval = sys.getswitchinterval()
@@ -79,6 +82,10 @@ class Controller:
         self._debounce.setInterval(300)
         self._debounce.timeout.connect(self._labels_settled)
         warm_up_torch()
+
+    @property
+    def model(self) -> UNet | None:
+        return self.models[0] if self.models else None
 
     # -- layers ----------------------------------------------------------------------------
     @property
@@ -169,7 +176,7 @@ class Controller:
         if names and idle_with_model and self.settings.auto_continue:
             self.train(self.settings.continue_seconds, quiet=True)
 
-    def _await_pickup(self, trainer: Trainer) -> None:
+    def _await_pickup(self, trainer: EnsembleTrainer) -> None:
         """Emit ``strokes_used`` once the running trainer has rebuilt its data."""
         wanted = trainer.data.version
 
@@ -237,7 +244,7 @@ class Controller:
             return dataclasses.replace(old, classes=names)  # renamed classes, same network
         if old is not None:
             self.say("classes, channels or dimensionality changed: training a new model")
-        self.model = None
+        self.models = []
         depth = min(im.shape[1] for im in images) if ndim == 3 else None
         return new_model_config(names, channels, ndim, depth, self.settings.patch_size)
 
@@ -248,7 +255,8 @@ class Controller:
         config = self._model_config(images)
         tc = TrainConfig(max_seconds=seconds, device=self.settings.device, val_every=10,
                          robust_q=self.settings.robust_q)
-        model = self.model
+        models = list(self.models)
+        check_ensemble_fits(config, self.settings.ensemble, tc.batch_size, resolve_device(tc.device))
         self.update_view()
         self._stop.clear()
         self._train_names = names
@@ -256,7 +264,7 @@ class Controller:
         def job():
             background_priority()
             data = TrainingData(images, labels, config.norm_percentiles, sets, weights)
-            trainer = Trainer(data, config, tc, model)
+            trainer = EnsembleTrainer(data, config, tc, self.settings.ensemble, models)
             trainer.preview_fn = lambda predictor: self._preview(trainer, predictor)
             trainer.preview_every = self.settings.refresh_seconds
             self.trainer = trainer
@@ -272,7 +280,7 @@ class Controller:
         self.device = str(resolve_device(tc.device))
         return job
 
-    def _preview(self, trainer: Trainer, predictor) -> Preview | None:
+    def _preview(self, trainer: EnsembleTrainer, predictor) -> Preview | None:
         """Runs on the training thread: predict what is on screen."""
         view = self._view
         if view is None or view.image not in self._train_names:
@@ -296,20 +304,21 @@ class Controller:
         if p.preview is not None:
             overlays.show_preview(self, p.preview)
 
-    def _training_done(self, trainer: Trainer | None) -> None:
+    def _training_done(self, trainer: EnsembleTrainer | None) -> None:
         if trainer is None or trainer.step == 0:
             return
-        self.model, self.config = trainer.model, trainer.config
+        self.models, self.config = trainer.models, trainer.config
         self.history += trainer.history
-        score = trainer.best_score
-        best = f", held-out Dice {score:.3f}" if trainer.val_batches and score > -1 else ""
+        self.val_score = score = trainer.val_score
+        best = f", held-out Dice {score:.3f}" if score is not None else ""
         self.say(f"trained {trainer.step} steps on {trainer.device}{best}")
         self.model_changed.emit()
         persistence.autosave_model(self)
 
     # -- prediction ------------------------------------------------------------------------
-    def predict_all(self, image: Image | None = None) -> bool:
-        """Predict a whole image or stack in the background into its prediction layer."""
+    def predict_all(self, image: Image | None = None, then: Callable[[str], None] | None = None) -> bool:
+        """Predict a whole image or stack in the background into its prediction layer (and
+        uncertainty layers); ``then(image name)`` runs on the GUI thread once they are shown."""
         if self.state != TrainState.IDLE:
             self.say("busy: stop the current work first")
             return False
@@ -318,8 +327,12 @@ class Controller:
         except FrugalsegError as exc:
             self.fail(exc)
             return False
-        self._start(job, TrainState.PREDICTING, lambda result: overlays.show_prediction(self, result),
-                    lambda p: self.predict_progress.emit(p.done, p.total))
+        def done(result) -> None:
+            overlays.show_prediction(self, result)
+            if then is not None and result is not None:
+                then(result[0])
+
+        self._start(job, TrainState.PREDICTING, done, lambda p: self.predict_progress.emit(p.done, p.total))
         return True
 
     # -- workers and state -----------------------------------------------------------------

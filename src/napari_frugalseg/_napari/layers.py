@@ -13,7 +13,8 @@ from ..core.io import check_finite
 
 META = "frugalseg_image"  # metadata key linking our layers to their image layer
 SUFFIX = {"scribbles": " scribbles", "prediction": " prediction", "uncertainty": " uncertainty",
-          "instances": " instances", "consensus": " consensus", "agreement": " agreement"}
+          "instances": " instances", "consensus": " consensus", "agreement": " agreement",
+          "disagreement": " disagreement", "proposals": " label here next"}
 
 
 def spatial_shape(image: Image) -> tuple[int, ...]:

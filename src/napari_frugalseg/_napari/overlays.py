@@ -14,7 +14,7 @@ from napari.layers import Image, Labels
 from ..core.bundle import check_image_fits
 from ..core.device import resolve_device
 from ..core.errors import FrugalsegError
-from ..core.predict import Prediction, predict_image, uncertainty
+from ..core.predict import Prediction, predict_image
 from . import layers as L
 from .state import Preview, background_priority
 
@@ -22,13 +22,14 @@ if TYPE_CHECKING:
     from .controller import Controller
 
 
-def uncertainty_layer(ctl: Controller, image: Image) -> Image:
-    layer = L.find(ctl.viewer, image, "uncertainty")
+def uncertainty_layer(ctl: Controller, image: Image, role: str = "uncertainty") -> Image:
+    """The uncertainty (entropy of the mean) or the ensemble's disagreement layer, 0..1."""
+    layer = L.find(ctl.viewer, image, role)
     if layer is None:
         layer = L.add_image_overlay(
-            ctl.viewer, image, "uncertainty", np.zeros(L.spatial_shape(image), np.float32),
-            colormap="magma", contrast_limits=(0, 1), opacity=0.6, blending="additive",
-            visible=ctl.show_uncertainty,
+            ctl.viewer, image, role, np.zeros(L.spatial_shape(image), np.float32),
+            colormap="magma" if role == "uncertainty" else "viridis", contrast_limits=(0, 1),
+            opacity=0.6, blending="additive", visible=ctl.show_uncertainty,
         )
     return layer
 
@@ -59,7 +60,7 @@ def prediction_job(ctl: Controller, image: Image | None):
     if ctl.model is None:
         raise FrugalsegError("no model yet: train or load one first")
     array = L.image_array(image)
-    model, config, name = ctl.model, ctl.config, image.name
+    models, config, name, tta = list(ctl.models), ctl.config, image.name, ctl.settings.tta
     check_image_fits(config, array, f"layer '{name}'")
     device = resolve_device(ctl.settings.device)
 
@@ -67,11 +68,13 @@ def prediction_job(ctl: Controller, image: Image | None):
         background_priority()
         try:
             result = yield from predict_image(
-                model.to(device), config, array, device, probabilities=True, name=f"layer '{name}'"
+                [m.to(device) for m in models], config, array, device, name=f"layer '{name}'",
+                tta=tta, uncertainty=True,
             )
             return name, result
         finally:
-            model.cpu()
+            for m in models:
+                m.cpu()
 
     return job
 
@@ -83,11 +86,13 @@ def show_prediction(ctl: Controller, result: tuple[str, Prediction] | None) -> N
     if name not in ctl.viewer.layers:
         return
     image = ctl.viewer.layers[name]
+    outputs = [(L.ensure_labels(ctl.viewer, image, "prediction", ctl.colors), pred.classes),
+               (uncertainty_layer(ctl, image), pred.uncertainty)]
+    if len(ctl.models) > 1 or ctl.settings.tta:
+        outputs.append((uncertainty_layer(ctl, image, "disagreement"), pred.disagreement))
     # written in place: replacing .data resets the layer, which costs napari more time
-    for layer, values in (
-        (L.ensure_labels(ctl.viewer, image, "prediction", ctl.colors), pred.classes),
-        (uncertainty_layer(ctl, image), uncertainty(pred.probabilities)),
-    ):
+    for layer, values in outputs:
         layer.data[...] = values
         layer.refresh()
-    ctl.say(f"predicted '{name}'")
+    image.metadata["frugalseg_uncertainty_score"] = pred.score
+    ctl.say(f"predicted '{name}' (uncertainty score {pred.score:.3f}: 0 sure, 1 undecided)")

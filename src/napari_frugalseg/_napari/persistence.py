@@ -17,18 +17,15 @@ from ..core.bundle import load_bundle, save_bundle
 from ..core.errors import FrugalsegError
 from ..core.export import mask_path, write_mask
 from ..core.io import read_array
+from ..core.library import check_name, home, library_dir
 from ..core.session import Session, SessionImage, load_session, save_session
+from ..core.transfer import transfer
 from . import imperfect
 from . import layers as L
 from .state import PALETTE, ClassSpec
 
 if TYPE_CHECKING:
     from .controller import Controller
-
-
-def home() -> Path:
-    """Where autosaves go unless a session folder is set (``FRUGALSEG_HOME`` overrides)."""
-    return Path(os.environ.get("FRUGALSEG_HOME", Path.home() / ".frugalseg"))
 
 
 def session_folder(ctl: Controller) -> Path:
@@ -67,19 +64,48 @@ def autosave(ctl: Controller, image: Image) -> None:
 
 def autosave_model(ctl: Controller) -> None:
     if ctl.settings.autosave and ctl.model is not None:
-        save_bundle(Session.model_dir(session_folder(ctl)), ctl.model, ctl.config, None, ctl.history)
+        save_bundle(Session.model_dir(session_folder(ctl)), ctl.models, ctl.config, None, ctl.history)
+
+
+def model_info(ctl: Controller) -> dict:
+    """What the model library lists beside the classes: data shape and validation score."""
+    image = ctl.image
+    shape = [3 if image.rgb else 1, *L.spatial_shape(image)] if image is not None else None
+    return {"data_shape": shape, "val_score": ctl.val_score}
 
 
 def save_model(ctl: Controller, path: str | os.PathLike) -> Path:
     if ctl.model is None:
         raise FrugalsegError("no model yet: train or load one first")
-    return save_bundle(path, ctl.model, ctl.config, None, ctl.history)
+    return save_bundle(path, ctl.models, ctl.config, None, ctl.history, model_info(ctl))
+
+
+def keep_in_library(ctl: Controller, name: str) -> Path:
+    """Save the current model into the local model library under ``name``."""
+    return save_model(ctl, library_dir() / check_name(name.strip()))
+
+
+def start_from(ctl: Controller, path: str | os.PathLike) -> None:
+    """Fine-tune a saved model on the current classes: what it learned is kept; with other
+    classes its output head is new. Raises when the image's channels or dimensions differ."""
+    if ctl.image is None:
+        raise FrugalsegError("pick an image first: the model must fit its channels")
+    bundle = load_bundle(path)
+    names = tuple(c.name for c in ctl.classes)
+    ndim = bundle.config.ndim if len(L.spatial_shape(ctl.image)) == 3 else 2
+    channels = 3 if ctl.image.rgb else 1
+    ctl.models, ctl.config = transfer(bundle, names, channels, ndim, f"model '{Path(path).name}'")
+    ctl.history, ctl.val_score = [], None
+    ctl.settings = ctl.settings.replace(ndim=ndim)
+    kept = "same classes" if names == bundle.config.classes else "new output head for these classes"
+    ctl.say(f"starting from '{Path(path).name}' ({kept}): press Train to fine-tune")
+    ctl.model_changed.emit()
 
 
 def load_model(ctl: Controller, path: str | os.PathLike) -> None:
     """Use a saved bundle: its classes replace the table (colours kept where possible)."""
     bundle = load_bundle(path)
-    ctl.model, ctl.config, ctl.history = bundle.model, bundle.config, list(bundle.history)
+    ctl.models, ctl.config, ctl.history = bundle.models, bundle.config, list(bundle.history)
     ctl.settings = ctl.settings.replace(ndim=bundle.config.ndim)
     colors = ctl.colors + PALETTE[len(ctl.colors):] + PALETTE
     ctl.set_classes([ClassSpec(n, colors[i]) for i, n in enumerate(bundle.config.classes)])
@@ -103,7 +129,7 @@ def save(ctl: Controller, folder: str | os.PathLike) -> Path:
         raise FrugalsegError("nothing to save: no image has a scribble layer yet")
     save_session(folder, session)
     if ctl.model is not None:
-        save_bundle(Session.model_dir(folder), ctl.model, ctl.config, None, ctl.history)
+        save_bundle(Session.model_dir(folder), ctl.models, ctl.config, None, ctl.history)
     ctl.session_dir = folder
     return folder
 

@@ -19,6 +19,8 @@ class Settings:
     train_seconds: float = 120.0
     ndim: int = 2  # 3 = a 3D model for stacks
     robust_q: float = 0.0  # > 0: noise-robust loss (generalized cross-entropy)
+    ensemble: int = 1  # members trained together (one shared time budget)
+    tta: bool = False  # predict all averages over test-time flips
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)

@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,19 @@ def write_png(path: str | os.PathLike, array: np.ndarray) -> Path:
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     text = json.dumps(data, indent=2)
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    """A CSV table (None written as an empty cell)."""
+    import csv
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            out = csv.writer(fh)
+            out.writerow(header)
+            out.writerows(["" if v is None else v for v in row] for row in rows)
+
+    return atomic_write(path, write)
 
 
 def atomic_dir(path: str | os.PathLike, fill: Callable[[Path], None]) -> Path:

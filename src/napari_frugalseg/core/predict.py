@@ -19,6 +19,13 @@ from .tiling import iter_tiled, n_bands, predict_tiled
 class Prediction:
     classes: np.ndarray  # values 1..K, the image's spatial shape
     probabilities: np.ndarray | None  # (K, *spatial) float32, or None
+    uncertainty: np.ndarray | None = None  # normalised entropy of the mean, spatial float32
+    disagreement: np.ndarray | None = None  # share of members disagreeing with the mean
+
+    @property
+    def score(self) -> float | None:
+        """Per-image uncertainty score: the mean of the per-pixel uncertainty map."""
+        return None if self.uncertainty is None else float(self.uncertainty.mean())
 
 
 @dataclass
@@ -31,50 +38,90 @@ def default_tile(config: ModelConfig) -> tuple[int, ...]:
     return tuple(max(2 * p, 256) if config.ndim == 2 else 2 * p for p in config.patch_size)
 
 
-class Predictor:
-    """Turns (C, *tile) normalised arrays into (K, *tile) probabilities with a model.
+# test-time augmentation: flips that keep the tile's shape (identity, flip Y, flip X, rot180)
+TTA_FLIPS: tuple[tuple[int, ...], ...] = ((), (-2,), (-1,), (-2, -1))
 
-    Puts the model in eval mode for the call and restores its previous mode, so a training
-    loop can ask for previews between steps.
+
+class Predictor:
+    """Turns (C, *tile) normalised arrays into (K, *tile) probabilities with one model or the
+    mean of an ensemble, optionally averaged over test-time flips.
+
+    Puts each model in eval mode for the call and restores its previous mode, so a training
+    loop can ask for previews between steps. ``with_disagreement`` adds one channel: the share
+    of members (models x flips) whose class differs from the mean's.
     """
 
-    def __init__(self, model: UNet, device: torch.device | str = "cpu"):
-        self.model = model
+    def __init__(self, model: UNet | Sequence[UNet], device: torch.device | str = "cpu",
+                 tta: bool = False):
+        self.models = [model] if isinstance(model, torch.nn.Module) else list(model)
         self.device = torch.device(device)
+        self.flips = TTA_FLIPS if tta else TTA_FLIPS[:1]
+
+    @property
+    def model(self) -> UNet:
+        return self.models[0]
+
+    @property
+    def n_members(self) -> int:
+        return len(self.models) * len(self.flips)
 
     @torch.no_grad()
+    def members(self, tile: np.ndarray) -> torch.Tensor:
+        """(members, K, *tile) probabilities on the CPU."""
+        x = torch.from_numpy(np.ascontiguousarray(tile, np.float32))[None].to(self.device)
+        out = []
+        for model in self.models:
+            was_training = model.training
+            model.eval()
+            try:
+                for dims in self.flips:
+                    xi = torch.flip(x, dims) if dims else x
+                    with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
+                        logits = model(xi)
+                    p = torch.softmax(logits.float(), 1)[0]
+                    out.append((torch.flip(p, dims) if dims else p).cpu())
+            finally:
+                model.train(was_training)
+        return torch.stack(out)
+
     def __call__(self, tile: np.ndarray) -> np.ndarray:
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            x = torch.from_numpy(np.ascontiguousarray(tile, np.float32))[None].to(self.device)
-            with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
-                logits = self.model(x)
-            return torch.softmax(logits.float(), 1)[0].cpu().numpy()
-        finally:
-            self.model.train(was_training)
+        return self.members(tile).mean(0).numpy()
+
+    def with_disagreement(self, tile: np.ndarray) -> np.ndarray:
+        """(K + 1, *tile): mean probabilities, then the members' disagreement in [0, 1]."""
+        probs = self.members(tile)
+        mean = probs.mean(0)
+        differ = (probs.argmax(1) != mean.argmax(0)[None]).float().mean(0)
+        return torch.cat([mean, differ[None]]).numpy()
 
 
 def predict_image(
-    model: UNet,
+    model: UNet | Sequence[UNet],
     config: ModelConfig,
     image: np.ndarray,
     device: torch.device | str = "cpu",
     tile: Sequence[int] | None = None,
     probabilities: bool = False,
     name: str = "image",
+    tta: bool = False,
+    uncertainty: bool = False,
 ) -> Generator[PredictProgress, None, Prediction]:
     """Predict a raw (C, *spatial) image; yields progress, returns the Prediction.
 
-    A stack given to a 2D model is predicted slice by slice.
+    ``model`` may be an ensemble (a list: their mean is predicted); ``tta`` averages over
+    flips; ``uncertainty`` also returns the entropy and disagreement maps. A stack given to a
+    2D model is predicted slice by slice.
     """
     check_image_fits(config, image, name)
-    predictor = Predictor(model, device)
+    predictor = Predictor(model, device, tta)
     tile = tuple(tile or default_tile(config))
     k = config.n_classes
     spatial = image.shape[1:]
     classes = np.zeros(spatial, np.uint8 if k < 255 else np.uint16)
     probs = np.zeros((k,) + spatial, np.float32) if probabilities else None
+    entropy = np.zeros(spatial, np.float32) if uncertainty else None
+    differ = np.zeros(spatial, np.float32) if uncertainty else None
+    fn, channels = (predictor.with_disagreement, k + 1) if uncertainty else (predictor, k)
     slicewise = len(spatial) == 3 and config.ndim == 2
     planes = range(spatial[0]) if slicewise else [None]
     plane_shape = spatial[1:] if slicewise else spatial
@@ -83,14 +130,17 @@ def predict_image(
     for z in planes:
         raw = image[:, z] if slicewise else image
         norm = percentile_normalize(raw, config.norm_percentiles)
-        for region, p in iter_tiled(norm, predictor, tile, k):
+        for region, p in iter_tiled(norm, fn, tile, channels):
             target = (z,) + region if slicewise else region
-            classes[target] = p.argmax(0) + 1
+            classes[target] = p[:k].argmax(0) + 1
             if probs is not None:
-                probs[(slice(None),) + target] = p
+                probs[(slice(None),) + target] = p[:k]
+            if uncertainty:
+                entropy[target] = normalized_entropy(p[:k])
+                differ[target] = p[k]
             done += 1
             yield PredictProgress(done, total)
-    return Prediction(classes, probs)
+    return Prediction(classes, probs, entropy, differ)
 
 
 def predict_view(
@@ -118,10 +168,10 @@ def predict_view(
         tile3d = (depth, min(tile, 256), min(tile, 256))
         classes, probs = predict_tiled(slab, predictor, tile3d, k, probabilities=True)
         classes, probs = classes[z - z0], probs[:, z - z0]
-    return classes, uncertainty(probs)
+    return classes, normalized_entropy(probs)
 
 
-def uncertainty(probs: np.ndarray) -> np.ndarray:
+def normalized_entropy(probs: np.ndarray) -> np.ndarray:
     """Entropy of per-class probabilities (K, ...) divided by log K: 0 sure, 1 undecided."""
     p = np.clip(probs, 1e-7, 1.0)
     return (-(p * np.log(p)).sum(0) / np.log(p.shape[0])).astype(np.float32)

@@ -37,6 +37,7 @@ class TrainProgress:
     seconds: float
     improved: bool = False
     preview: Any = None
+    member: int = 0  # ensemble member being trained
 
     def record(self) -> dict[str, Any]:
         d = asdict(self)
@@ -145,6 +146,11 @@ class Trainer:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    @property
+    def val_score(self) -> float | None:
+        """Best mean Dice on held-out strokes so far (None without held-out strokes)."""
+        return self.best_score if self.val_batches and self.best_score > -math.inf else None
 
     # -- data ------------------------------------------------------------------------------
     def _refresh(self) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 from napari.layers import Image, Labels, Shapes
 from qtpy.QtCore import QSettings
 from qtpy.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
     QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
@@ -19,31 +18,12 @@ from .. import layers as L
 from ..controller import Controller
 from ..state import TrainState
 from .class_table import ClassTable
+from .common import guarded, row
+from .guidance import GuidanceBox
 from .imperfect import ImperfectLabelsBox
 from .loss_plot import LossPlot
 
 NEW = "<new scribble layer>"
-
-
-def guarded(method):
-    """Widget actions report bad input as a message instead of raising."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except FrugalsegError as exc:
-            self.ctl.fail(exc)
-            return None
-
-    return wrapper
-
-
-def _row(*widgets) -> QHBoxLayout:
-    row = QHBoxLayout()
-    for w in widgets:
-        row.addWidget(w)
-    return row
 
 
 class FrugalsegWidget(QWidget):
@@ -55,8 +35,9 @@ class FrugalsegWidget(QWidget):
         self._budget = 0.0
         layout = QVBoxLayout(self)
         self.imperfect = ImperfectLabelsBox(self)
+        self.guidance = GuidanceBox(self)
         for box in (self._data_box(), self._train_box(), self._predict_box(), self._files_box(),
-                    self.imperfect):
+                    self.imperfect, self.guidance):
             layout.addWidget(box)
         layout.addStretch(1)
         self._connect()
@@ -94,7 +75,7 @@ class FrugalsegWidget(QWidget):
         self.uncertainty_check = QCheckBox("show uncertainty")
         form.addRow("model", self.ndim_combo)
         form.addRow("time budget", self.seconds)
-        form.addRow(_row(self.train_button, self.stop_button))
+        form.addRow(row(self.train_button, self.stop_button))
         form.addRow(self.progress_bar)
         form.addRow(self.plot)
         form.addRow(self.device_label)
@@ -116,7 +97,7 @@ class FrugalsegWidget(QWidget):
         form.addRow("accept class", self.accept_class)
         form.addRow("inside", self.accept_region)
         form.addRow(self.accept_button)
-        form.addRow("objects", _row(self.object_class, self.instances_button))
+        form.addRow("objects", row(self.object_class, self.instances_button))
         return box
 
     def _files_box(self) -> QGroupBox:
@@ -131,9 +112,9 @@ class FrugalsegWidget(QWidget):
         self.save_session_button = QPushButton("Save session…")
         self.open_session_button = QPushButton("Open session…")
         form.addRow("format", self.format_combo)
-        form.addRow(_row(self.export_button, self.export_instances_button))
-        form.addRow(_row(self.save_model_button, self.load_model_button))
-        form.addRow(_row(self.save_session_button, self.open_session_button))
+        form.addRow(row(self.export_button, self.export_instances_button))
+        form.addRow(row(self.save_model_button, self.load_model_button))
+        form.addRow(row(self.save_session_button, self.open_session_button))
         return box
 
     def _connect(self) -> None:

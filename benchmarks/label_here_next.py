@@ -1,0 +1,144 @@
+"""Label here next: do strokes where the model proposes pay more than strokes at random places?
+
+A simulated annotator starts from sparse synthetic scribbles (as in label_efficiency.py) on
+the training images of a real set and trains a network. Then, for a number of rounds, it adds
+strokes in N squares and training continues: either the N squares ``frugalseg`` proposes (the
+most uncertain ones over all training images, ``core.guidance.propose``) or N squares at
+random places. Inside each square the strokes are drawn from the true mask the same way
+(skeleton pieces of each class present, ``--density`` of the square's pixels). After each
+round the mean per-class Dice on the held-out images is reported, averaged over seeds; both
+annotators share the first training run of each seed. Run from the repository root:
+
+    python benchmarks/label_here_next.py --sets isbi2012 drosophila_vnc --seeds 0 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+
+import numpy as np
+from label_efficiency import split
+
+from napari_frugalseg.core.config import ModelConfig, TrainConfig
+from napari_frugalseg.core.datasets import LOADERS
+from napari_frugalseg.core.guidance import Proposal, propose
+from napari_frugalseg.core.labels import dice_per_class
+from napari_frugalseg.core.predict import predict_image, run_to_end
+from napari_frugalseg.core.scribbles import skeleton_scribbles
+from napari_frugalseg.core.train import Trainer, TrainingData
+
+
+def train(trainer: Trainer, seconds: float) -> None:
+    for _ in trainer.run(max_seconds=seconds):
+        pass
+
+
+def test_dice(trainer, ds, test) -> float:
+    preds = [run_to_end(predict_image(trainer.model, trainer.config, ds.images[i])).classes for i in test]
+    truth = np.concatenate([ds.labels[i].ravel() for i in test])
+    return float(np.nanmean(dice_per_class(np.concatenate([p.ravel() for p in preds]), truth, len(ds.classes))))
+
+
+def proposed(trainer, ds, train_ids, n, size, rng) -> list[tuple[int, Proposal]]:
+    """The n most uncertain squares over all training images."""
+    found = []
+    for j, i in enumerate(train_ids):
+        pred = run_to_end(predict_image(trainer.model, trainer.config, ds.images[i], uncertainty=True))
+        found += [(j, p) for p in propose(pred.uncertainty, n, size)]
+    return sorted(found, key=lambda jp: -jp[1].score)[:n]
+
+
+def random_squares(trainer, ds, train_ids, n, size, rng) -> list[tuple[int, Proposal]]:
+    out = []
+    for _ in range(n):
+        j = int(rng.integers(len(train_ids)))
+        h, w = ds.labels[train_ids[j]].shape
+        y, x = int(rng.integers(size // 2, h - size // 2)), int(rng.integers(size // 2, w - size // 2))
+        out.append((j, Proposal(None, y, x, size, 0.0)))
+    return out
+
+
+def add_strokes(labels: list[np.ndarray], ds, train_ids, squares, density: float, seed: int,
+                limit: int | None = None) -> int:
+    """Draw strokes from the truth inside each square, at most ``limit`` new pixels in all;
+    returns the number of new pixels."""
+    added = 0
+    for r, (j, p) in enumerate(squares):
+        truth = ds.labels[train_ids[j]][p.box]
+        strokes = skeleton_scribbles(truth, density, seed=seed + r, stroke_radius=6)
+        target = labels[j][p.box]
+        new = np.flatnonzero((strokes > 0) & (target == 0))
+        if limit is not None:
+            new = new[: max(0, limit - added)]
+        target.flat[new] = strokes.flat[new]
+        added += len(new)
+    return added
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    p.add_argument("--sets", nargs="+", default=["isbi2012", "drosophila_vnc"], choices=list(LOADERS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument("--start", type=float, default=0.0025, help="initial scribbles, share of pixels")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--squares", type=int, default=6, help="squares labelled per round")
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--density", type=float, default=0.05, help="stroke pixels per square pixel")
+    p.add_argument("--first-seconds", type=float, default=60.0)
+    p.add_argument("--seconds", type=float, default=30.0, help="training per round")
+    args = p.parse_args(argv)
+
+    strategies = {"proposed": proposed, "random": random_squares}
+    print(f"label here next: {args.rounds} rounds of {args.squares} squares of {args.size} px, "
+          f"{args.first_seconds:.0f} s first training + {args.seconds:.0f} s per round; seeds {args.seeds}")
+    final = {}
+    for name in args.sets:
+        ds = LOADERS[name](args.data)
+        train_ids, test = split(ds)
+        config = ModelConfig(classes=ds.classes, in_channels=ds.images[0].shape[0])
+        curves = {s: np.zeros((len(args.seeds), args.rounds + 1)) for s in strategies}
+        pixels = {s: np.zeros(len(args.seeds)) for s in strategies}
+        for si, seed in enumerate(args.seeds):
+            start = [skeleton_scribbles(ds.labels[i], args.start, seed=seed * 1000 + i) for i in train_ids]
+            tc = TrainConfig(max_seconds=args.first_seconds, seed=seed)
+            first = Trainer(TrainingData([ds.images[i] for i in train_ids], start, config.norm_percentiles), config, tc)
+            train(first, args.first_seconds)
+            d0 = test_dice(first, ds, test)
+            budget = {}
+            for strategy, pick in strategies.items():
+                rng = np.random.default_rng(seed)
+                labels = [lab.copy() for lab in start]
+                data = TrainingData([ds.images[i] for i in train_ids], labels, config.norm_percentiles)
+                trainer = Trainer(data, config, tc, copy.deepcopy(first.model))
+                curves[strategy][si, 0] = d0
+                for r in range(1, args.rounds + 1):
+                    squares = pick(trainer, ds, train_ids, args.squares, args.size, rng)
+                    # the random annotator adds at most as many pixels as the guided one did
+                    limit = None if strategy == "proposed" else budget[r]
+                    budget[r] = add_strokes(labels, ds, train_ids, squares, args.density, seed * 100 + r, limit)
+                    pixels[strategy][si] += budget[r]
+                    for j, lab in enumerate(labels):
+                        data.set_labels(j, lab)
+                    train(trainer, args.seconds)
+                    curves[strategy][si, r] = test_dice(trainer, ds, test)
+                print(f"{name} seed {seed} {strategy:<9}: Dice by round "
+                      + " ".join(f"{d:.3f}" for d in curves[strategy][si])
+                      + f"  (+{int(pixels[strategy][si])} stroke px)", flush=True)
+        print(f"\n{name}: mean over seeds {args.seeds}")
+        print(f"{'round':<10}" + "".join(f"{s:>12}" for s in strategies) + f"{'difference':>12}")
+        for r in range(args.rounds + 1):
+            row = [curves[s][:, r].mean() for s in strategies]
+            print(f"{r:<10}" + "".join(f"{v:>12.3f}" for v in row) + f"{row[0] - row[1]:>+12.3f}")
+        print(f"{'stroke px':<10}" + "".join(f"{pixels[s].mean():>12.0f}" for s in strategies))
+        final[name] = curves["proposed"][:, -1].mean() - curves["random"][:, -1].mean()
+    print("\nafter the last round, proposed - random: "
+          + ", ".join(f"{k} {v:+.3f}" for k, v in final.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

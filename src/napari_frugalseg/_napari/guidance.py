@@ -1,0 +1,75 @@
+"""Label here next: the proposed squares as a Shapes layer the user steps through.
+
+Runs on the GUI thread; the uncertainty map comes from the last whole-image prediction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+import numpy as np
+from napari.layers import Image, Shapes
+
+from ..core.errors import FrugalsegError
+from ..core.guidance import Proposal, propose
+from . import layers as L
+
+if TYPE_CHECKING:
+    from .controller import Controller
+
+PROPOSALS = "frugalseg_proposals"
+
+
+def _rectangle(p: Proposal) -> np.ndarray:
+    ys, xs = p.box
+    corners = [(ys.start, xs.start), (ys.start, xs.stop), (ys.stop, xs.stop), (ys.stop, xs.start)]
+    return np.array([(p.z, y, x) if p.z is not None else (y, x) for y, x in corners], float)
+
+
+def show_proposals(ctl: Controller, image: Image, n: int = 5, size: int = 64) -> Shapes:
+    """Propose ``n`` squares from the image's uncertainty layer into its 'label here next'
+    layer (replacing earlier ones) and go to the first."""
+    unc = L.find(ctl.viewer, image, "uncertainty")
+    if unc is None or not np.asarray(unc.data).any():
+        raise FrugalsegError(f"image '{image.name}' has no uncertainty map yet: train and predict first")
+    found = propose(np.asarray(unc.data), n, size)
+    layer = L.find(ctl.viewer, image, "proposals")
+    if layer is None:
+        ndim = len(L.spatial_shape(image))
+        layer = ctl.viewer.add_shapes(
+            name=image.name + L.SUFFIX["proposals"], ndim=ndim, edge_color="yellow",
+            face_color="transparent", edge_width=3, scale=image.scale[:ndim],
+            translate=image.translate[:ndim], metadata={L.META: image.name, "role": "proposals"},
+        )
+    layer.data = [_rectangle(p) for p in found]
+    layer.shape_type = "rectangle"
+    layer.metadata[PROPOSALS] = [asdict(p) for p in found]
+    go_to(ctl, layer, 0)
+    return layer
+
+
+def go_to(ctl: Controller, layer: Shapes, index: int) -> str:
+    """Centre the view on proposal ``index`` (wrapping around); returns a one-line description."""
+    proposals = layer.metadata.get(PROPOSALS) or []
+    if not proposals:
+        raise FrugalsegError(f"layer '{layer.name}' holds no proposals: ask for suggestions first")
+    index %= len(proposals)
+    p = Proposal(**proposals[index])
+    layer.metadata["current"] = index
+    world = layer.data_to_world([c for c in (p.z, p.y, p.x) if c is not None])
+    if p.z is not None:
+        ctl.viewer.dims.set_point(ctl.viewer.dims.ndim - 3, world[-3])
+    ctl.viewer.camera.center = tuple(world[-2:])
+    layer.selected_data = {index}
+    where = f"slice {p.z}, " if p.z is not None else ""
+    text = (f"label here next {index + 1} of {len(proposals)}: {where}y {p.y}, x {p.x} "
+            f"(uncertainty {p.score:.2f})")
+    ctl.say(text)
+    return text
+
+
+def step(ctl: Controller, layer: Shapes | None, delta: int) -> str:
+    if layer is None:
+        raise FrugalsegError("no suggestions yet: press 'Suggest where to label' first")
+    return go_to(ctl, layer, int(layer.metadata.get("current", 0)) + delta)

@@ -1,0 +1,30 @@
+"""Helpers shared by the dock sections."""
+
+from __future__ import annotations
+
+import functools
+
+from qtpy.QtWidgets import QHBoxLayout
+
+from ...core.errors import FrugalsegError
+
+
+def guarded(method):
+    """Widget actions report bad input as a message (through ``self.ctl``) instead of raising."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except FrugalsegError as exc:
+            self.ctl.fail(exc)
+            return None
+
+    return wrapper
+
+
+def row(*widgets) -> QHBoxLayout:
+    layout = QHBoxLayout()
+    for w in widgets:
+        layout.addWidget(w)
+    return layout

@@ -1,0 +1,161 @@
+"""Ensembles (after deepflash2): K members trained on the same labels with different seeds and
+held-out stroke splits, predicted with their mean (``predict.Predictor`` takes a list).
+
+``EnsembleTrainer`` has the interface of ``Trainer``; members train one after the other and
+the budget of a run is for the whole ensemble. Running it again continues every member.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Generator, Sequence
+
+import torch
+
+from .config import ModelConfig, TrainConfig
+from .device import resolve_device
+from .errors import FrugalsegError
+from .model import UNet, build_model
+from .predict import Predictor
+from .train import Trainer, TrainingData, TrainProgress
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Free memory where the models will live (None when it cannot be told)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def training_bytes(config: ModelConfig, batch_size: int) -> int:
+    """A generous estimate of what training one member needs: weights, gradients and Adam
+    moments, plus the activations of a batch (about ten float maps per level and channel)."""
+    params = sum(p.numel() for p in build_model(config).parameters())
+    voxels = math.prod(config.patch_size)
+    activations = 0
+    for level in range(config.depth + 1):
+        activations += config.width * 2**level * voxels / 2 ** (level * config.ndim) * 10
+    return int(4 * (4 * params + batch_size * activations * 2))
+
+
+def check_ensemble_fits(config: ModelConfig, members: int, batch_size: int,
+                        device: torch.device | str) -> None:
+    """Raise before starting when K members and one training run will not fit in memory."""
+    device = torch.device(device)
+    params = sum(p.numel() for p in build_model(config).parameters())
+    need = training_bytes(config, batch_size) + 4 * params * members * 2  # + best copies
+    free = available_bytes(device)
+    if free is not None and need > 0.8 * free:
+        raise FrugalsegError(
+            f"an ensemble of {members} models of width {config.width} needs about "
+            f"{need / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is free on {device}; use fewer "
+            "members, a smaller width or a smaller batch"
+        )
+
+
+class EnsembleTrainer:
+    """Trains ``members`` models; member i uses seed ``seed + i`` (its own weights, patches
+    and held-out strokes). ``models`` may give starting weights (e.g. a transferred model)."""
+
+    def __init__(
+        self,
+        data: TrainingData,
+        config: ModelConfig,
+        train_config: TrainConfig,
+        members: int,
+        models: Sequence[UNet] | None = None,
+    ):
+        if members < 1:
+            raise FrugalsegError("an ensemble needs at least one member")
+        self.device = resolve_device(train_config.device)
+        check_ensemble_fits(config, members, train_config.batch_size, self.device)
+        self.data, self.config, self.train_config = data, config, train_config
+        seed = train_config.seed or 0
+        starts = list(models or [])
+        self.trainers = []
+        for i in range(members):
+            start = starts[i] if i < len(starts) else (copy.deepcopy(starts[0]) if starts else None)
+            tc = train_config.replace(seed=seed + i)
+            self.trainers.append(Trainer(data, config, tc, start))  # seeded before it builds
+        self.history: list[dict] = []
+        self.preview_fn = None
+        self.preview_every = 5.0
+        self._current = self.trainers[0]
+        self._stopped = False
+
+    @property
+    def models(self) -> list[UNet]:
+        """The members trained so far (all of them before any training)."""
+        trained = [t.model for t in self.trainers if t.step]
+        return trained or [t.model for t in self.trainers]
+
+    @property
+    def model(self) -> UNet:
+        return self.trainers[0].model
+
+    @property
+    def predictor(self) -> Predictor:
+        return Predictor(self.models, self.device)
+
+    @property
+    def step(self) -> int:
+        return sum(t.step for t in self.trainers)
+
+    @property
+    def val_score(self) -> float | None:
+        """Members' mean best held-out Dice (None without held-out strokes)."""
+        scores = [t.val_score for t in self.trainers if t.val_score is not None]
+        return sum(scores) / len(scores) if scores else None
+
+    @property
+    def labels_in_use(self) -> int:
+        return self._current.labels_in_use
+
+    @property
+    def stopping(self) -> bool:
+        return self._current.stopping
+
+    def request_stop(self) -> None:
+        self._stopped = True
+        for t in self.trainers:
+            t.request_stop()
+
+    def run(self, max_steps: int | None = None, max_seconds: float | None = None
+            ) -> Generator[TrainProgress, None, list[UNet]]:
+        """Train each member in turn with 1/K of the budget; yields progress (``member`` set)."""
+        tc = self.train_config
+        if max_steps is None and max_seconds is None:
+            max_steps, max_seconds = tc.max_steps, tc.max_seconds
+        k = len(self.trainers)
+        steps = math.ceil(max_steps / k) if max_steps else None
+        seconds = max_seconds / k if max_seconds else None
+        self._stopped = False
+        for i, trainer in enumerate(self.trainers):
+            if self._stopped:
+                break
+            self._current = trainer
+            trainer.preview_fn, trainer.preview_every = self.preview_fn, self.preview_every
+            run = trainer.run(steps, seconds)
+            try:
+                for progress in run:
+                    progress.member = i
+                    self.history.append(progress.record())
+                    yield progress
+            finally:
+                run.close()  # restores the member's best weights
+        return self.models
+
+    def release(self) -> list[UNet]:
+        return [t.release() for t in self.trainers]

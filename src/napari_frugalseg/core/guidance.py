@@ -1,0 +1,59 @@
+"""Label here next: the few square regions where the model is least sure, for the next strokes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import uniform_filter
+
+from .io import write_csv
+
+
+@dataclass
+class Proposal:
+    z: int | None  # slice of a stack, None for a 2D image
+    y: int  # centre
+    x: int
+    size: int  # side of the square, pixels
+    score: float  # mean uncertainty inside
+
+    @property
+    def box(self) -> tuple[slice, slice]:
+        h = self.size // 2
+        return slice(max(0, self.y - h), self.y - h + self.size), slice(max(0, self.x - h), self.x - h + self.size)
+
+
+def propose(uncertainty: np.ndarray, n: int = 5, size: int = 64) -> list[Proposal]:
+    """``n`` non-overlapping squares of side ``size`` with the highest mean uncertainty.
+
+    ``uncertainty`` is a per-pixel map (Y, X) or a stack (Z, Y, X), e.g. ``Prediction.uncertainty``.
+    In a stack squares may lie on any slice; two squares on the same slice never overlap.
+    """
+    u = np.asarray(uncertainty, np.float32)
+    stack = u.ndim == 3
+    planes = u if stack else u[None]
+    size = int(min(size, *planes.shape[1:]))
+    h = size // 2
+    means = np.stack([uniform_filter(p, size, mode="nearest") for p in planes])
+    # centres whose square lies inside the image
+    valid = np.full(means.shape, -np.inf, np.float32)
+    inner = (slice(None), slice(h, planes.shape[1] - (size - h) + 1), slice(h, planes.shape[2] - (size - h) + 1))
+    valid[inner] = means[inner]
+    out: list[Proposal] = []
+    while len(out) < n:
+        idx = int(np.argmax(valid))
+        z, y, x = np.unravel_index(idx, valid.shape)
+        if not np.isfinite(valid[z, y, x]):
+            break
+        out.append(Proposal(int(z) if stack else None, int(y), int(x), size, float(valid[z, y, x])))
+        valid[z, max(0, y - size + 1): y + size, max(0, x - size + 1): x + size] = -np.inf
+    return out
+
+
+def write_proposals(path: Path, rows: Iterable[tuple[str, int, Proposal]]) -> Path:
+    """CSV with columns image, rank, z, y, x, size, score (rank 1 = most uncertain)."""
+    header = ["image", "rank", *(f.name for f in fields(Proposal))]
+    return write_csv(path, header, ([image, rank, *astuple(p)] for image, rank, p in rows))
