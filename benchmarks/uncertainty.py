@@ -82,21 +82,25 @@ def main(argv=None) -> int:
             ens = run_to_end(predict_image(models, config, image, uncertainty=True))
             singles = [mean_dice(run_to_end(predict_image(m, config, image)).classes, truth, k)
                        for m in models]
-            rows.append((piece, mean_dice(ens.classes, truth, k), float(np.mean(singles)), ens.score))
+            rows.append((piece, mean_dice(ens.classes, truth, k), float(np.mean(singles)), ens.score,
+                         float(ens.disagreement.mean())))
         print(f"\n{name}: trained {trainer.step} steps in {t_train:.0f} s")
-        print(f"{'image':<36}{'ensemble Dice':>14}{'mean member':>13}{'uncertainty':>13}")
-        for piece, d_ens, d_single, score in rows:
-            print(f"{piece[:35]:<36}{d_ens:>14.3f}{d_single:>13.3f}{score:>13.4f}")
+        print(f"{'image':<36}{'ensemble Dice':>14}{'mean member':>13}{'uncertainty':>13}{'disagreement':>14}")
+        for piece, d_ens, d_single, score, differ in rows:
+            print(f"{piece[:35]:<36}{d_ens:>14.3f}{d_single:>13.3f}{score:>13.4f}{differ:>14.4f}")
         d_ens = np.array([r[1] for r in rows])
         d_single = np.array([r[2] for r in rows])
         scores = np.array([r[3] for r in rows])
+        differ = np.array([r[4] for r in rows])
         rho = spearmanr(scores, 1 - d_ens).statistic
+        rho_d = spearmanr(differ, 1 - d_ens).statistic
         all_scores += list(scores)
         all_errors += list(1 - d_ens)
-        summary.append((name, len(rows), d_ens.mean(), d_single.mean(), rho))
-    print(f"\n{'set':<16}{'images':>7}{'ensemble Dice':>15}{'mean member':>13}{'rho(score, 1-Dice)':>20}")
-    for name, n, de, ds_, rho in summary:
-        print(f"{name:<16}{n:>7}{de:>15.3f}{ds_:>13.3f}{rho:>20.2f}")
+        summary.append((name, len(rows), d_ens.mean(), d_single.mean(), rho, rho_d))
+    print(f"\n{'set':<16}{'images':>7}{'ensemble Dice':>15}{'mean member':>13}"
+          f"{'rho(score, 1-Dice)':>20}{'rho(disagreement)':>19}")
+    for name, n, de, ds_, rho, rho_d in summary:
+        print(f"{name:<16}{n:>7}{de:>15.3f}{ds_:>13.3f}{rho:>20.2f}{rho_d:>19.2f}")
     pooled = spearmanr(all_scores, all_errors).statistic
     print(f"{'all images':<16}{len(all_scores):>7}{'':>15}{'':>13}{pooled:>20.2f}")
     return 0

@@ -127,3 +127,25 @@ def test_cli_trains_from_a_spec(tmp_path, blobs):
     assert set(np.unique(read_array(tmp_path / "o" / "img.tif"))) <= {1, 2}
     assert main(["train", "--dataset", str(tmp_path / "spec.yaml"), "--image", "x.tif",
                  "--out", str(tmp_path / "m2")]) == 2
+
+
+def test_region_coding_limits_and_conflicts():
+    from napari_frugalseg.core.labels import code_complete_regions
+
+    labels = np.zeros((4, 6), np.int32)
+    labels[0, 0] = 2
+    left = np.zeros((4, 6), bool)
+    left[:, :3] = True
+    # no region: the sparse case, nothing changes
+    np.testing.assert_array_equal(code_complete_regions(labels, [], 3, []), labels)
+    # S = all classes: nothing is outside, nothing is coded (dense labels are given as such)
+    np.testing.assert_array_equal(code_complete_regions(labels, [(None, [1, 2, 3])], 3, []), labels)
+    sets: list[list[int]] = []
+    out = code_complete_regions(labels, [(left, [1]), (~left, [1, 2])], 3, sets)
+    assert sets == [[2, 3]] and out[0, 0] == 2  # strokes stay
+    assert (out[:, :3][labels[:, :3] == 0] == 4).all() and (out[:, 3:] == 3).all()
+    overlap = np.ones((4, 6), bool)
+    with pytest.raises(FrugalsegError, match="A and B overlap but declare different complete classes"):
+        code_complete_regions(labels, [(left, [1]), (overlap, [2])], 3, [], names=["A", "B"])
+    # overlapping regions that agree are fine
+    code_complete_regions(labels, [(left, [1]), (overlap, [1])], 3, [])

@@ -1,6 +1,9 @@
 """Imperfect labels in the plugin: complete classes, annotators' consensus, robust loss."""
 
 import numpy as np
+import pytest
+
+from napari_frugalseg.core.errors import FrugalsegError
 
 
 def _image(widget, shape=(64, 64)):
@@ -84,5 +87,58 @@ def test_complete_classes_survive_a_session(widget, tmp_path):
     try:
         other.open_session(tmp_path / "s")
         assert other.viewer.layers["img scribbles"].metadata[imperfect.COMPLETE] == [2]
+    finally:
+        other.viewer.close()
+
+
+def test_regions_declare_their_own_classes_and_conflicts_are_refused(widget):
+    from napari_frugalseg._napari import imperfect
+    from napari_frugalseg._napari.state import ClassSpec
+
+    widget.ctl.set_classes([ClassSpec(n, c) for n, c in
+                            (("a", "#ff0000"), ("b", "#00ff00"), ("c", "#0000ff"))])
+    layer = _image(widget)
+    layer.data[:2, 30:] = 1
+    layer.data[62:, :30] = 2
+    square = lambda y, x, s: np.array([[y, x], [y, x + s], [y + s, x + s], [y + s, x]])  # noqa: E731
+    regions = widget.viewer.add_shapes([square(0, 0, 20), square(40, 40, 20)], shape_type="rectangle",
+                                       name="regions")
+    imperfect.declare_complete(layer, [1], regions, shapes=[0])  # first square: a complete
+    imperfect.declare_complete(layer, [1, 2], regions, shapes=[1])  # second: a and b
+    assert imperfect.shape_sets(regions) == [[1], [1, 2]]
+    sets: list[list[int]] = []
+    coded, _ = imperfect.coded_labels(widget.viewer, layer, 3, sets)
+    assert sets == [[2, 3]]
+    assert coded[10, 10] == 4 and coded[50, 50] == 3 and coded[30, 30] == 0
+    regions.add_rectangles(square(10, 10, 40))  # a new shape declares nothing
+    assert imperfect.shape_sets(regions)[2] == []
+    imperfect.declare_complete(layer, [2], regions, shapes=[2])  # overlaps both, other classes
+    with pytest.raises(FrugalsegError, match="shape 1 of layer 'regions' and shape 3 of layer "
+                       "'regions' overlap but declare different complete classes"):
+        imperfect.coded_labels(widget.viewer, layer, 3, [])
+    assert widget.train(seconds=5) is False
+    assert "overlap but declare different complete classes" in widget.status.text()
+
+
+def test_regions_with_their_classes_survive_a_session(widget, tmp_path):
+    from napari_frugalseg._napari import imperfect
+    from napari_frugalseg._napari.widgets.main import FrugalsegWidget
+
+    layer = _image(widget)
+    layer.data[:5] = 1
+    layer.data[60:] = 2
+    tri = np.array([[10, 10], [10, 50], [50, 10]])
+    regions = widget.viewer.add_shapes([tri], shape_type="polygon", name="regions")
+    imperfect.declare_complete(layer, [2], regions)
+    expected, _ = imperfect.coded_labels(widget.viewer, layer, 2, [])
+    widget.save_session(tmp_path / "s")
+    other = FrugalsegWidget(widget.viewer.__class__(show=False))
+    try:
+        other.open_session(tmp_path / "s")
+        restored = other.viewer.layers["regions"]
+        assert imperfect.shape_sets(restored) == [[2]] and list(restored.shape_type) == ["polygon"]
+        coded, _ = imperfect.coded_labels(other.viewer, other.viewer.layers["img scribbles"], 2, [])
+        np.testing.assert_array_equal(coded, expected)
+        assert coded[20, 20] == 1  # inside the triangle: "not 2" is class 1
     finally:
         other.viewer.close()

@@ -60,7 +60,7 @@ def go_to(ctl: Controller, layer: Shapes, index: int) -> str:
     world = layer.data_to_world([c for c in (p.z, p.y, p.x) if c is not None])
     if p.z is not None:
         ctl.viewer.dims.set_point(ctl.viewer.dims.ndim - 3, world[-3])
-    ctl.viewer.camera.center = tuple(world[-2:])
+    ctl.viewer.scene.camera.center = tuple(world[-2:])
     layer.selected_data = {index}
     where = f"slice {p.z}, " if p.z is not None else ""
     text = (f"label here next {index + 1} of {len(proposals)}: {where}y {p.y}, x {p.x} "

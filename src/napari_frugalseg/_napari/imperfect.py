@@ -10,7 +10,7 @@ from napari.layers import Image, Labels, Shapes
 
 from ..core.consensus import Consensus, majority_vote, staple
 from ..core.errors import FrugalsegError
-from ..core.labels import as_label_array
+from ..core.labels import as_label_array, code_complete_regions
 from . import layers as L
 
 if TYPE_CHECKING:
@@ -26,49 +26,84 @@ def coded_labels(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The layer's labels for training, and its pixel weights (or None).
 
-    Where the layer declares complete classes S, unlabelled pixels (inside its regions)
-    become the code of "one of the classes outside S" (``sets`` gains it when ``grow``).
+    Where the layer declares complete classes S (on the whole image, or per shape of its
+    regions layer), unlabelled pixels become the code of "one of the classes outside S"
+    (``sets`` gains it when ``grow``); see ``core.labels.code_complete_regions``.
     """
-    labels = as_label_array(np.asarray(layer.data), f"layer '{layer.name}'")  # a copy
+    labels = as_label_array(np.asarray(layer.data), f"layer '{layer.name}'")
     if labels.max(initial=0) > n_classes:
         raise FrugalsegError(
             f"layer '{layer.name}' uses class {labels.max()} but the class table has "
             f"{n_classes} classes; add a class or erase those strokes"
         )
-    complete = set(layer.metadata.get(COMPLETE) or [])
-    outside = sorted(set(range(1, n_classes + 1)) - complete)
-    if complete and outside:
-        if len(outside) == 1:
-            code = outside[0]  # only one class left: the pixel is that class
-        elif outside in sets or grow:
-            if outside not in sets:
-                sets.append(outside)
-            code = n_classes + 1 + sets.index(outside)
-        else:
-            code = 0  # declared while training runs: used from the next Train
-        fill = labels == 0
-        region = _region_mask(viewer, layer)
-        if region is not None:
-            fill &= region
-        labels[fill] = code
+    regions, names = _regions(viewer, layer)
+    labels = code_complete_regions(labels, regions, n_classes, sets, grow, names)
     weights = layer.metadata.get(AGREEMENT)
     return labels, None if weights is None else np.asarray(weights, np.float32)
 
 
-def _region_mask(viewer, layer: Labels) -> np.ndarray | None:
+def shape_sets(shapes: Shapes) -> list[list[int]]:
+    """The complete classes each shape declares (empty: none)."""
+    if COMPLETE not in shapes.features:
+        return [[] for _ in range(len(shapes.data))]
+    return [[int(v) for v in str(text).split(",") if v.strip()] for text in shapes.features[COMPLETE]]
+
+
+def _regions(viewer, layer: Labels) -> tuple[list, list[str]]:
+    """(mask or None, complete classes) per declaring region, and names for messages."""
     name = layer.metadata.get(REGIONS)
     if not name:
-        return None
+        return [(None, layer.metadata.get(COMPLETE) or [])], [f"layer '{layer.name}'"]
     if name not in viewer.layers or not isinstance(viewer.layers[name], Shapes):
         raise FrugalsegError(f"layer '{layer.name}': its regions layer '{name}' is gone")
-    mask = L.shapes_mask(viewer.layers[name], layer.data.shape[-2:])
-    return np.broadcast_to(mask, layer.data.shape)
+    shapes = viewer.layers[name]
+    masks = L.shape_masks(shapes, layer.data.shape[-2:])
+    regions = [(m, s) for m, s in zip(masks, shape_sets(shapes))]
+    return regions, [f"shape {i + 1} of layer '{name}'" for i in range(len(regions))]
 
 
-def declare_complete(layer: Labels, values: list[int], regions: Shapes | None = None) -> None:
-    """Mark classes as annotated exhaustively on this scribble layer (inside ``regions``)."""
+def declare_complete(layer: Labels, values: list[int], regions: Shapes | None = None,
+                     shapes: list[int] | None = None) -> None:
+    """Mark classes as annotated exhaustively on this scribble layer: everywhere, or inside
+    the given shapes of ``regions`` (default: the selected ones, else all)."""
     layer.metadata[COMPLETE] = sorted(int(v) for v in values)
     layer.metadata[REGIONS] = regions.name if regions is not None else None
+    if regions is None:
+        return
+    chosen = shapes if shapes is not None else sorted(regions.selected_data) or range(len(regions.data))
+    column = [",".join(map(str, s)) for s in shape_sets(regions)]
+    for i in chosen:
+        column[i] = ",".join(map(str, layer.metadata[COMPLETE]))
+    regions.features = regions.features.assign(**{COMPLETE: column})
+    regions.feature_defaults = {**regions.feature_defaults.iloc[0].to_dict(), COMPLETE: ""}  # new shapes declare nothing
+
+
+def regions_record(viewer, layer: Labels) -> dict | None:
+    """The layer's declaring regions as plain data (for sessions), or None."""
+    name = layer.metadata.get(REGIONS)
+    if not name or name not in viewer.layers or not isinstance(viewer.layers[name], Shapes):
+        return None
+    shapes = viewer.layers[name]
+    return {"layer": name, "shapes": [
+        {"type": t, "points": np.asarray(d).tolist(), "complete": c}
+        for t, d, c in zip(shapes.shape_type, shapes.data, shape_sets(shapes))]}
+
+
+def restore_regions(viewer, layer: Labels, record: dict) -> Shapes:
+    """Recreate a regions layer from ``regions_record`` output (reusing one of that name)."""
+    name, items = record["layer"], record["shapes"]
+    data = [np.asarray(s["points"], float) for s in items]
+    types = [s["type"] for s in items]
+    if name in viewer.layers and isinstance(viewer.layers[name], Shapes):
+        shapes = viewer.layers[name]
+        shapes.data, shapes.shape_type = data, types
+    else:
+        shapes = viewer.add_shapes(data, shape_type=types, name=name, face_color="transparent")
+    shown = layer.metadata.get(COMPLETE) or []
+    for i, s in enumerate(items):
+        declare_complete(layer, s["complete"], shapes, shapes=[i])
+    layer.metadata[COMPLETE] = shown
+    return shapes
 
 
 def merge_annotators(

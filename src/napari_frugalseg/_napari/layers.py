@@ -75,12 +75,17 @@ def check_shape(image: Image, labels: Labels) -> None:
         )
 
 
-def shapes_mask(shapes: Shapes, plane: tuple[int, int]) -> np.ndarray:
-    """Union of a Shapes layer's shapes as a 2D mask (in-plane coordinates of every shape)."""
+def shape_masks(shapes: Shapes, plane: tuple[int, int]) -> np.ndarray:
+    """One 2D mask per shape of a Shapes layer (in-plane coordinates of every shape)."""
     if not len(shapes.data):
         raise FrugalsegError(f"shapes layer '{shapes.name}' has no shape: draw a region first")
     flat = Shapes([s[:, -2:] for s in shapes.data], shape_type=shapes.shape_type)
-    return np.any(flat.to_masks(plane), axis=0)
+    return np.asarray(flat.to_masks(plane), bool)
+
+
+def shapes_mask(shapes: Shapes, plane: tuple[int, int]) -> np.ndarray:
+    """Union of a Shapes layer's shapes as a 2D mask."""
+    return np.any(shape_masks(shapes, plane), axis=0)
 
 
 def add_image_overlay(viewer, image: Image, role: str, data: np.ndarray, **kwargs) -> Image:

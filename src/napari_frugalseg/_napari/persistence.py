@@ -49,7 +49,9 @@ def _session(ctl: Controller) -> Session:
         source = _source(image)
         data = None if source else np.asarray(image.data)
         complete = list(layer.metadata.get(imperfect.COMPLETE) or [])
-        items.append(SessionImage(image.name, np.asarray(layer.data), source, data, image.rgb, complete))
+        regions = imperfect.regions_record(ctl.viewer, layer)
+        items.append(SessionImage(image.name, np.asarray(layer.data), source, data, image.rgb,
+                                  complete, regions))
     classes = [{"name": c.name, "color": c.color} for c in ctl.classes]
     return Session(items, classes, {"ndim": ctl.settings.ndim, "patch_size": ctl.settings.patch_size})
 
@@ -152,6 +154,8 @@ def open_session(ctl: Controller, folder: str | os.PathLike) -> None:
         layer = ctl.select_image(image)
         layer.data = item.scribbles.astype(layer.data.dtype)
         imperfect.declare_complete(layer, item.complete)
+        if item.regions:
+            imperfect.restore_regions(ctl.viewer, layer, item.regions)
         first = first or image
     ctl.forget_edits()  # restoring scribbles is not a stroke
     if Session.model_dir(folder).is_dir():

@@ -151,3 +151,48 @@ def dice_per_class(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> np.nd
         if denom:
             out[k - 1] = 2.0 * np.logical_and(pk, tk).sum() / denom
     return out
+
+
+def code_complete_regions(
+    labels: np.ndarray,
+    regions: Sequence[tuple[np.ndarray | None, Sequence[int]]],
+    n_classes: int,
+    sets: list[list[int]],
+    grow: bool = True,
+    names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Partial-class coding: inside each region (a mask, or None for everywhere) that declares
+    the classes S complete, unlabelled pixels become "one of the classes outside S".
+
+    That is class k itself when only k is outside S, else the code K+i of ``sets[i-1]`` (added
+    to ``sets`` when ``grow``; skipped otherwise). Regions may overlap only where they
+    declare the same classes: otherwise a FrugalsegError names both (``names``).
+    """
+    out = np.array(labels, np.int32, copy=True)
+    names = list(names or [f"region {i + 1}" for i in range(len(regions))])
+    unlabelled = out == 0
+    owner = np.full(out.shape, -1, np.int32)
+    outsides: list[list[int]] = []
+    for i, (mask, complete) in enumerate(regions):
+        outside = sorted(set(range(1, n_classes + 1)) - {int(c) for c in complete})
+        outsides.append(outside)
+        if not complete or not outside:
+            continue
+        inside = np.ones(out.shape, bool) if mask is None else np.broadcast_to(mask, out.shape)
+        for j in np.unique(owner[inside & (owner >= 0)]):
+            if outsides[j] != outside:
+                raise FrugalsegError(
+                    f"{names[j]} and {names[i]} overlap but declare different complete classes; "
+                    "separate them or declare the same classes in both"
+                )
+        owner[inside] = i
+        if len(outside) == 1:
+            code = outside[0]
+        elif outside in sets or grow:
+            if outside not in sets:
+                sets.append(outside)
+            code = n_classes + 1 + sets.index(outside)
+        else:
+            continue  # declared while training runs: used from the next Train
+        out[inside & unlabelled] = code
+    return out

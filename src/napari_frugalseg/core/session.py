@@ -29,6 +29,8 @@ class SessionImage:
     data: np.ndarray | None = None  # the pixels, when there is no file
     rgb: bool = False
     complete: list[int] = field(default_factory=list)  # classes annotated exhaustively
+    # or, per region: {"layer": name, "shapes": [{"type", "points", "complete"}, ...]}
+    regions: dict[str, Any] | None = None
 
 
 @dataclass
@@ -63,7 +65,7 @@ def save_session(folder: str | os.PathLike, session: Session, only: int | None =
         if only is None or i == only:
             save_scribbles(folder, i, im.scribbles)
         item = {"name": im.name, "source": im.source, "rgb": im.rgb, "data": None,
-                "complete": list(im.complete)}
+                "complete": list(im.complete), "regions": im.regions}
         if im.source is None:
             if im.data is None:
                 raise FrugalsegError(f"image '{im.name}': neither a file nor pixels to save")
@@ -98,5 +100,5 @@ def load_session(folder: str | os.PathLike) -> Session:
             raise FrugalsegError(f"{path}: image '{item['name']}' was opened from {source}, which is gone")
         scribbles = read_array(scribbles_path(folder, i)).astype(np.int32)
         images.append(SessionImage(item["name"], scribbles, source, data, bool(item.get("rgb")),
-                                   list(item.get("complete", []))))
+                                   list(item.get("complete", [])), item.get("regions")))
     return Session(images, classes, meta.get("settings", {}))

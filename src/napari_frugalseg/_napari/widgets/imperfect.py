@@ -28,6 +28,8 @@ class ImperfectLabelsBox(QGroupBox):
             "Classes annotated exhaustively on this image: unlabelled pixels are known not to "
             "be any of them (the marginal loss learns from that)")
         self.region = QComboBox()
+        self.region.setToolTip("A Shapes layer: the ticked classes apply to its selected shapes (all "
+                               "when none is selected); each shape keeps its own classes")
         self.robust = QCheckBox("masks are noisy (robust loss)")
         self.method = QComboBox()
         self.method.addItems(["staple", "majority vote"])
