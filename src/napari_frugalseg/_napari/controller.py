@@ -25,11 +25,11 @@ from qtpy.QtCore import QTimer
 
 from ..core.config import ModelConfig, TrainConfig, new_model_config
 from ..core.device import resolve_device
+from ..core.ensemble import EnsembleTrainer, check_ensemble_fits
 from ..core.errors import FrugalsegError
 from ..core.labels import check_training_labels
 from ..core.model import UNet
 from ..core.predict import predict_view
-from ..core.ensemble import EnsembleTrainer, check_ensemble_fits
 from ..core.train import TrainingData, TrainProgress
 from . import imperfect
 from . import layers as L
@@ -327,6 +327,7 @@ class Controller:
         except FrugalsegError as exc:
             self.fail(exc)
             return False
+
         def done(result) -> None:
             overlays.show_prediction(self, result)
             if then is not None and result is not None:
