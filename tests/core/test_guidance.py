@@ -154,5 +154,8 @@ def test_proposals_are_the_most_uncertain_disjoint_squares():
                 assert max(abs(a.y - b.y), abs(a.x - b.x)) >= 20  # no overlap
     stack = np.zeros((5, 40, 40), np.float32)
     stack[3, 10:20, 10:20] = 1
-    top = propose(stack, n=1, size=10)[0]
+    stack[4, 10:20, 10:20] = 0.9  # the same spot on the next slice: not proposed again
+    stack[0, 25:35, 25:35] = 0.5
+    top, second = propose(stack, n=2, size=10)
     assert (top.z, top.y, top.x) == (3, 15, 15) and stack[top.z][top.box].min() == 1
+    assert (second.z, second.y, second.x) == (0, 30, 30)

@@ -26,11 +26,12 @@ class Proposal:
         return slice(max(0, self.y - h), self.y - h + self.size), slice(max(0, self.x - h), self.x - h + self.size)
 
 
-def propose(uncertainty: np.ndarray, n: int = 5, size: int = 64) -> list[Proposal]:
+def propose(uncertainty: np.ndarray, n: int = 5, size: int = 64, z_gap: int = 2) -> list[Proposal]:
     """``n`` non-overlapping squares of side ``size`` with the highest mean uncertainty.
 
     ``uncertainty`` is a per-pixel map (Y, X) or a stack (Z, Y, X), e.g. ``Prediction.uncertainty``.
-    In a stack squares may lie on any slice; two squares on the same slice never overlap.
+    In a stack squares may lie on any slice; two squares less than ``z_gap`` slices apart never
+    overlap (neighbouring slices look alike: a stroke on one teaches about the other).
     """
     u = np.asarray(uncertainty, np.float32)
     stack = u.ndim == 3
@@ -49,7 +50,8 @@ def propose(uncertainty: np.ndarray, n: int = 5, size: int = 64) -> list[Proposa
         if not np.isfinite(valid[z, y, x]):
             break
         out.append(Proposal(int(z) if stack else None, int(y), int(x), size, float(valid[z, y, x])))
-        valid[z, max(0, y - size + 1): y + size, max(0, x - size + 1): x + size] = -np.inf
+        near = slice(max(0, z - z_gap + 1), z + z_gap) if stack else slice(z, z + 1)
+        valid[near, max(0, y - size + 1): y + size, max(0, x - size + 1): x + size] = -np.inf
     return out
 
 
