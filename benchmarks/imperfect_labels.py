@@ -14,7 +14,6 @@ clean masks, on noisy masks, and the generalized cross-entropy (``--robust``) on
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from common import parser
 from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.consensus import majority_vote, staple
 from napari_frugalseg.core.datasets import dsb2018
@@ -69,8 +69,7 @@ def train_and_score(ds, train, test, labels, args, weights=None, robust_q=0.0):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    p = parser(__doc__)
     p.add_argument("--part", nargs="+", default=["annotators", "noise"], choices=["annotators", "noise"])
     p.add_argument("--seconds", type=float, default=90.0)
     p.add_argument("--robust", type=float, default=0.7, help="q of the generalized cross-entropy")

@@ -11,13 +11,14 @@ cycles (process RSS; CUDA memory when a GPU is used). Run from the repository ro
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+
+from common import parser
 
 
 def rss_mib() -> float:
@@ -73,8 +74,7 @@ def wait(predicate, timeout: float) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    p = parser(__doc__)
     p.add_argument("--cycles", type=int, default=20)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", type=Path, default=None)

@@ -10,7 +10,6 @@ scored by per-class Dice over all pixels of held-out images. Run from the reposi
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common import parser
 from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.datasets import LOADERS, Dataset
 from napari_frugalseg.core.labels import dice_per_class
@@ -90,8 +90,7 @@ def run_forest(ds, train, test, labels, seed=0):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    p = parser(__doc__)
     p.add_argument("--sets", nargs="+", default=list(LOADERS), choices=list(LOADERS))
     p.add_argument("--fractions", nargs="+", type=float, default=[0.01])
     p.add_argument("--seconds", type=float, default=120.0)

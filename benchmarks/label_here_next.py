@@ -14,14 +14,13 @@ annotators share the first training run of each seed. Run from the repository ro
 
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
-from pathlib import Path
 
 import numpy as np
 from label_efficiency import split
 
+from common import parser
 from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.datasets import LOADERS
 from napari_frugalseg.core.guidance import Proposal, propose
@@ -79,8 +78,7 @@ def add_strokes(labels: list[np.ndarray], ds, train_ids, squares, density: float
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    p = parser(__doc__)
     p.add_argument("--sets", nargs="+", default=["isbi2012", "drosophila_vnc"], choices=list(LOADERS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     p.add_argument("--start", type=float, default=0.0025, help="initial scribbles, share of pixels")

@@ -17,13 +17,13 @@ shares it):
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from common import parser
 from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.datasets import drosophila_vnc
 from napari_frugalseg.core.labels import dice_per_class
@@ -51,8 +51,7 @@ def probabilities(trainer, image):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    p = parser(__doc__)
     p.add_argument("--seconds", type=float, default=120.0)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--depth", type=int, default=3)

@@ -14,14 +14,13 @@ Run from the repository root:
 
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
-from pathlib import Path
 
 import numpy as np
 from label_efficiency import split
 
+from common import parser
 from napari_frugalseg.core.bundle import Bundle
 from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.datasets import LOADERS
@@ -48,8 +47,7 @@ def run(trainer: Trainer, seconds: float, marks: list[float]):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    p = parser(__doc__)
     p.add_argument("--fraction", type=float, default=0.005)
     p.add_argument("--pretrain-seconds", type=float, default=180.0)
     p.add_argument("--seconds", type=float, default=120.0)

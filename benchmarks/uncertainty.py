@@ -13,15 +13,14 @@ uncertainty.csv by ``frugalseg predict --uncertainty``). Then Spearman's rho of 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from label_efficiency import split
 from scipy.stats import spearmanr
 
+from common import parser
 from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.datasets import LOADERS
 from napari_frugalseg.core.ensemble import EnsembleTrainer
@@ -50,8 +49,7 @@ def mean_dice(pred: np.ndarray, truth: np.ndarray, k: int) -> float:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    p = parser(__doc__)
     p.add_argument("--sets", nargs="+", default=list(LOADERS), choices=list(LOADERS))
     p.add_argument("--fraction", type=float, default=0.01)
     p.add_argument("--seconds", type=float, default=120.0, help="for the whole ensemble")

@@ -56,7 +56,9 @@ def test_merging_annotators_gives_consensus_agreement_and_reliability(widget, qt
     # the consensus trains, its pixels weighted by agreement
     widget.scribble_combo.setCurrentText("img consensus")
     widget.pick_image()
-    names, _, _, weights = widget.ctl._training_data([])
+    from napari_frugalseg._napari import training_inputs
+
+    names, _, _, weights = training_inputs.gather(widget.ctl, [])
     assert names == ["img"] and weights is not None and weights[0].shape == (64, 64)
 
 

@@ -8,7 +8,6 @@ one per viewer.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import sys
 import threading
@@ -16,14 +15,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
 from qtpy.QtCore import QTimer
 
-from ..core.config import ModelConfig, TrainConfig, new_model_config
+from ..core.config import ModelConfig, TrainConfig
 from ..core.device import resolve_device
 from ..core.ensemble import EnsembleTrainer, check_ensemble_fits
 from ..core.errors import FrugalsegError
@@ -33,7 +31,7 @@ from ..core.predict import predict_view
 from ..core.train import TrainingData, TrainProgress
 from . import imperfect
 from . import layers as L
-from . import overlays, persistence
+from . import overlays, persistence, training_inputs
 from .settings import Settings, load_settings
 from .state import (
     ClassSpec, Preview, TrainState, View, background_priority, default_classes, warm_up_torch,
@@ -207,52 +205,11 @@ class Controller:
         self._start(job, TrainState.TRAINING, self._training_done)
         return True
 
-    def _training_data(self, sets: list[list[int]]):
-        """Names, images, coded labels and pixel weights of every image with scribbles."""
-        if self.image is None:
-            raise FrugalsegError("pick an image layer first")
-        names, images, labels, weights = [], [], [], []
-        for image in self.image_layers():
-            layer = self.scribbles(image)
-            if layer is None or not np.any(layer.data):
-                continue
-            L.check_shape(image, layer)
-            names.append(image.name)
-            images.append(L.image_array(image))
-            lab, w = imperfect.coded_labels(self.viewer, layer, len(self.classes), sets)
-            labels.append(lab)
-            weights.append(w)
-        if not names:
-            scrib = self.image.name + L.SUFFIX["scribbles"]
-            raise FrugalsegError(f"no scribbles yet: paint strokes of at least two classes on '{scrib}'")
-        for name, image in zip(names, images):
-            if image.shape[0] != images[0].shape[0]:
-                raise FrugalsegError(
-                    f"image '{name}' has {image.shape[0]} channel(s) but '{names[0]}' has "
-                    f"{images[0].shape[0]}; train one model per kind of image"
-                )
-        return names, images, labels, weights
-
-    def _model_config(self, images: list[np.ndarray]) -> ModelConfig:
-        names = tuple(c.name for c in self.classes)
-        ndim = self.settings.ndim
-        if ndim == 3 and any(im.ndim != 4 for im in images):
-            raise FrugalsegError("a 3D model needs a 3D stack; choose a 2D model for 2D images")
-        channels = images[0].shape[0]
-        old = self.config
-        if old and (old.n_classes, old.in_channels, old.ndim) == (len(names), channels, ndim):
-            return dataclasses.replace(old, classes=names)  # renamed classes, same network
-        if old is not None:
-            self.say("classes, channels or dimensionality changed: training a new model")
-        self.models = []
-        depth = min(im.shape[1] for im in images) if ndim == 3 else None
-        return new_model_config(names, channels, ndim, depth, self.settings.patch_size)
-
     def _training_job(self, seconds: float):
         sets: list[list[int]] = []
-        names, images, labels, weights = self._training_data(sets)
+        names, images, labels, weights = training_inputs.gather(self, sets)
         check_training_labels(labels, [f"layer '{n}{L.SUFFIX['scribbles']}'" for n in names])
-        config = self._model_config(images)
+        config = training_inputs.model_config(self, images)
         tc = TrainConfig(max_seconds=seconds, device=self.settings.device, val_every=10,
                          robust_q=self.settings.robust_q)
         models = list(self.models)

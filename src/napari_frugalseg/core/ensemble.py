@@ -39,23 +39,20 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
-def training_bytes(config: ModelConfig, batch_size: int) -> int:
-    """A generous estimate of what training one member needs: weights, gradients and Adam
-    moments, plus the activations of a batch (about ten float maps per level and channel)."""
-    params = sum(p.numel() for p in build_model(config).parameters())
-    voxels = math.prod(config.patch_size)
-    activations = 0
-    for level in range(config.depth + 1):
-        activations += config.width * 2**level * voxels / 2 ** (level * config.ndim) * 10
-    return int(4 * (4 * params + batch_size * activations * 2))
-
-
 def check_ensemble_fits(config: ModelConfig, members: int, batch_size: int,
                         device: torch.device | str) -> None:
-    """Raise before starting when K members and one training run will not fit in memory."""
+    """Raise before starting when K members and one training run will not fit in memory.
+
+    A generous estimate: every member's weights and best copy, plus one training run
+    (weights, gradients, Adam moments, and about ten float maps per level and channel of a
+    batch, forward and backward).
+    """
     device = torch.device(device)
     params = sum(p.numel() for p in build_model(config).parameters())
-    need = training_bytes(config, batch_size) + 4 * params * members * 2  # + best copies
+    voxels = math.prod(config.patch_size)
+    maps = sum(config.width * 2**level * voxels / 2 ** (level * config.ndim) * 10
+               for level in range(config.depth + 1))
+    need = 4 * (4 * params + batch_size * maps * 2) + 4 * params * members * 2
     free = available_bytes(device)
     if free is not None and need > 0.8 * free:
         raise FrugalsegError(
@@ -122,10 +119,6 @@ class EnsembleTrainer:
     @property
     def labels_in_use(self) -> int:
         return self._current.labels_in_use
-
-    @property
-    def stopping(self) -> bool:
-        return self._current.stopping
 
     def request_stop(self) -> None:
         self._stopped = True

@@ -1,0 +1,15 @@
+"""What every benchmark script shares: its command line with the path of the shared data."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser showing the script's docstring, with ``--data`` (../shared/data)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data folder")
+    return p

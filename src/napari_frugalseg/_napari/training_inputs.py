@@ -1,0 +1,62 @@
+"""What a training run is made of, read from the layers on the GUI thread: the images, coded
+labels and pixel weights of every image with scribbles, and the model configuration."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..core.config import ModelConfig, new_model_config
+from ..core.errors import FrugalsegError
+from . import imperfect
+from . import layers as L
+
+if TYPE_CHECKING:
+    from .controller import Controller
+
+
+def gather(ctl: Controller, sets: list[list[int]]):
+    """Names, images, coded labels and pixel weights of every image with scribbles."""
+    if ctl.image is None:
+        raise FrugalsegError("pick an image layer first")
+    names, images, labels, weights = [], [], [], []
+    for image in ctl.image_layers():
+        layer = ctl.scribbles(image)
+        if layer is None or not np.any(layer.data):
+            continue
+        L.check_shape(image, layer)
+        names.append(image.name)
+        images.append(L.image_array(image))
+        lab, w = imperfect.coded_labels(ctl.viewer, layer, len(ctl.classes), sets)
+        labels.append(lab)
+        weights.append(w)
+    if not names:
+        scrib = ctl.image.name + L.SUFFIX["scribbles"]
+        raise FrugalsegError(f"no scribbles yet: paint strokes of at least two classes on '{scrib}'")
+    for name, image in zip(names, images):
+        if image.shape[0] != images[0].shape[0]:
+            raise FrugalsegError(
+                f"image '{name}' has {image.shape[0]} channel(s) but '{names[0]}' has "
+                f"{images[0].shape[0]}; train one model per kind of image"
+            )
+    return names, images, labels, weights
+
+
+def model_config(ctl: Controller, images: list[np.ndarray]) -> ModelConfig:
+    """The configuration to train: the current model's when it still fits (classes renamed),
+    else a new one (and the current model is dropped)."""
+    names = tuple(c.name for c in ctl.classes)
+    ndim = ctl.settings.ndim
+    if ndim == 3 and any(im.ndim != 4 for im in images):
+        raise FrugalsegError("a 3D model needs a 3D stack; choose a 2D model for 2D images")
+    channels = images[0].shape[0]
+    old = ctl.config
+    if old and (old.n_classes, old.in_channels, old.ndim) == (len(names), channels, ndim):
+        return dataclasses.replace(old, classes=names)  # renamed classes, same network
+    if old is not None:
+        ctl.say("classes, channels or dimensionality changed: training a new model")
+    ctl.models = []
+    depth = min(im.shape[1] for im in images) if ndim == 3 else None
+    return new_model_config(names, channels, ndim, depth, ctl.settings.patch_size)
