@@ -41,16 +41,16 @@ def test_dice(trainer, ds, test) -> float:
     return float(np.nanmean(dice_per_class(np.concatenate([p.ravel() for p in preds]), truth, len(ds.classes))))
 
 
-def proposed(trainer, ds, train_ids, n, size, rng) -> list[tuple[int, Proposal]]:
-    """The n most uncertain squares over all training images."""
+def proposed(trainer, ds, train_ids, labels, n, size, rng) -> list[tuple[int, Proposal]]:
+    """The n most uncertain squares over all training images (not yet labelled)."""
     found = []
     for j, i in enumerate(train_ids):
         pred = run_to_end(predict_image(trainer.model, trainer.config, ds.images[i], uncertainty=True))
-        found += [(j, p) for p in propose(pred.uncertainty, n, size)]
+        found += [(j, p) for p in propose(pred.uncertainty, n, size, labelled=labels[j] > 0)]
     return sorted(found, key=lambda jp: -jp[1].score)[:n]
 
 
-def random_squares(trainer, ds, train_ids, n, size, rng) -> list[tuple[int, Proposal]]:
+def random_squares(trainer, ds, train_ids, labels, n, size, rng) -> list[tuple[int, Proposal]]:
     out = []
     for _ in range(n):
         j = int(rng.integers(len(train_ids)))
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
                 trainer = Trainer(data, config, tc, copy.deepcopy(first.model))
                 curves[strategy][si, 0] = d0
                 for r in range(1, args.rounds + 1):
-                    squares = pick(trainer, ds, train_ids, args.squares, args.size, rng)
+                    squares = pick(trainer, ds, train_ids, labels, args.squares, args.size, rng)
                     # the random annotator adds at most as many pixels as the guided one did
                     limit = None if strategy == "proposed" else budget[r]
                     budget[r] = add_strokes(labels, ds, train_ids, squares, args.density, seed * 100 + r, limit)

@@ -159,3 +159,17 @@ def test_proposals_are_the_most_uncertain_disjoint_squares():
     top, second = propose(stack, n=2, size=10)
     assert (top.z, top.y, top.x) == (3, 15, 15) and stack[top.z][top.box].min() == 1
     assert (second.z, second.y, second.x) == (0, 30, 30)
+
+
+def test_squares_labelled_already_are_not_proposed_again():
+    u = np.full((120, 160), 0.1, np.float32)
+    u[80:100, 100:120] = 0.9  # most uncertain, but the user has scribbled there
+    u[10:30, 10:30] = 0.6
+    labelled = np.zeros(u.shape, bool)
+    labelled[85:95, 105:108] = True  # 30 of 400 pixels: 7.5 %
+    first = propose(u, n=1, size=20, labelled=labelled)[0]
+    assert (first.y, first.x) == (20, 20)
+    sparse = np.zeros(u.shape, bool)
+    sparse[90, 110] = True  # a single stroke pixel (0.25 %) does not count as labelled
+    again = propose(u, n=1, size=20, labelled=sparse)[0]
+    assert (again.y, again.x) == (90, 110)

@@ -73,6 +73,23 @@ def test_best_checkpoint_is_restored(blobs):
         assert torch.equal(v.cpu(), t.best_state[k])
 
 
+def test_a_single_lucky_validation_does_not_pick_the_checkpoint(blobs, monkeypatch):
+    """One high held-out score among steady ones is noise: the checkpoint kept is the one
+    after which held-out scores stay high (running mean of the validations)."""
+    t = _trainer(blobs, steps=50)
+    scores = iter([0.4, 0.9, 0.5, 0.8, 0.85])  # validations at steps 10 .. 50
+    monkeypatch.setattr(t, "validate", lambda: next(scores))
+    kept = {}
+    for p in t.run():
+        if p.improved:
+            kept = {k: v.detach().clone() for k, v in t.model.state_dict().items()}
+            kept_at = p.step
+    assert kept_at == 50  # running means 0.4, 0.65, 0.575, 0.6875, 0.76875; raw maximum at step 20
+    assert t.best_score == pytest.approx(0.76875)
+    for k, v in t.model.state_dict().items():
+        assert torch.equal(v, kept[k])
+
+
 def test_bundle_round_trip_predicts_the_same(tmp_path, blobs):
     image = blobs[0]
     t = _trainer(blobs, steps=5)

@@ -49,6 +49,17 @@ def test_ensemble_uncertainty_and_label_here_next(widget, qtbot):
     g.previous_button.click()
     g.previous_button.click()
     assert g.where.text().startswith("label here next 3 of 3")  # wraps around
+    # once the user has scribbled the first square, the next suggestions go elsewhere
+    scribbles = viewer.layers["blobs scribbles"]
+    scribbles.data[int(y0):int(y1), int(x0):int(x1)] = 1
+    scribbles.refresh()
+    before = list(squares.metadata["frugalseg_proposals"])
+    assert g.suggest()
+    qtbot.waitUntil(lambda: squares.metadata["frugalseg_proposals"] != before, timeout=30000)
+    done = np.asarray(scribbles.data) > 0
+    for corners in squares.data:
+        (a, b), (c, d) = np.asarray(corners).min(0).astype(int), np.asarray(corners).max(0).astype(int)
+        assert done[a:c, b:d].mean() <= 0.02
 
 
 def test_model_library_keep_list_and_start_from_with_new_classes(widget, qtbot, tmp_path):

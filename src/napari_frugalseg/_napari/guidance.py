@@ -29,11 +29,13 @@ def _rectangle(p: Proposal) -> np.ndarray:
 
 def show_proposals(ctl: Controller, image: Image, n: int = 5, size: int = 64) -> Shapes:
     """Propose ``n`` squares from the image's uncertainty layer into its 'label here next'
-    layer (replacing earlier ones) and go to the first."""
+    layer (replacing earlier ones) and go to the first. Squares already scribbled are skipped."""
     unc = L.find(ctl.viewer, image, "uncertainty")
     if unc is None or not np.asarray(unc.data).any():
         raise FrugalsegError(f"image '{image.name}' has no uncertainty map yet: train and predict first")
-    found = propose(np.asarray(unc.data), n, size)
+    scribbles = L.find(ctl.viewer, image, "scribbles")
+    labelled = None if scribbles is None else np.asarray(scribbles.data) > 0
+    found = propose(np.asarray(unc.data), n, size, labelled=labelled)
     layer = L.find(ctl.viewer, image, "proposals")
     if layer is None:
         ndim = len(L.spatial_shape(image))

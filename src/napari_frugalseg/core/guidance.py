@@ -26,19 +26,30 @@ class Proposal:
         return slice(max(0, self.y - h), self.y - h + self.size), slice(max(0, self.x - h), self.x - h + self.size)
 
 
-def propose(uncertainty: np.ndarray, n: int = 5, size: int = 64, z_gap: int = 2) -> list[Proposal]:
+def propose(uncertainty: np.ndarray, n: int = 5, size: int = 64, z_gap: int = 2,
+            labelled: np.ndarray | None = None, max_labelled: float = 0.02) -> list[Proposal]:
     """``n`` non-overlapping squares of side ``size`` with the highest mean uncertainty.
 
     ``uncertainty`` is a per-pixel map (Y, X) or a stack (Z, Y, X), e.g. ``Prediction.uncertainty``.
     In a stack squares may lie on any slice; two squares less than ``z_gap`` slices apart never
     overlap (neighbouring slices look alike: a stroke on one teaches about the other).
+    ``labelled`` (same shape, e.g. scribbles > 0) leaves out squares of which more than
+    ``max_labelled`` is labelled already: where the user has just drawn, the model may still be
+    unsure, but more strokes there teach it less than strokes elsewhere.
     """
     u = np.asarray(uncertainty, np.float32)
     stack = u.ndim == 3
     planes = u if stack else u[None]
     size = int(min(size, *planes.shape[1:]))
     h = size // 2
-    means = np.stack([uniform_filter(p, size, mode="nearest") for p in planes])
+
+    def square_means(maps: np.ndarray) -> np.ndarray:
+        return np.stack([uniform_filter(p, size, mode="nearest") for p in maps])
+
+    means = square_means(planes)
+    if labelled is not None:
+        done = np.asarray(labelled, np.float32).reshape(planes.shape)
+        means[square_means(done) > max_labelled] = -np.inf
     # centres whose square lies inside the image
     valid = np.full(means.shape, -np.inf, np.float32)
     inner = (slice(None), slice(h, planes.shape[1] - (size - h) + 1), slice(h, planes.shape[2] - (size - h) + 1))
