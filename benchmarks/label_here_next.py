@@ -2,12 +2,13 @@
 
 A simulated annotator starts from sparse synthetic scribbles (as in label_efficiency.py) on
 the training images of a real set and trains a network. Then, for a number of rounds, it adds
-strokes in N squares and training continues: either the N squares ``frugalseg`` proposes (the
-most uncertain ones over all training images, ``core.guidance.propose``) or N squares at
-random places. Inside each square the strokes are drawn from the true mask the same way
-(skeleton pieces of each class present, ``--density`` of the square's pixels). After each
-round the mean per-class Dice on the held-out images is reported, averaged over seeds; both
-annotators share the first training run of each seed. Run from the repository root:
+strokes in N squares and training continues (at ``TrainConfig.continued()``'s learning rate,
+as Train again in the plugin): either the N squares ``frugalseg`` proposes
+(``core.guidance.propose``: the most uncertain square not yet labelled of each of the N most
+uncertain images) or N squares at random places. Inside each square the strokes are drawn
+from the true mask the same way (skeleton pieces of each class present, ``--density`` of the
+square's pixels). After each round the mean per-class Dice on the held-out images is
+reported, averaged over seeds; both annotators share the first training run of each seed. Run from the repository root:
 
     python benchmarks/label_here_next.py --sets isbi2012 drosophila_vnc --seeds 0 1
 """
@@ -42,12 +43,16 @@ def test_dice(trainer, ds, test) -> float:
 
 
 def proposed(trainer, ds, train_ids, labels, n, size, rng) -> list[tuple[int, Proposal]]:
-    """The n most uncertain squares over all training images (not yet labelled)."""
+    """The most uncertain square not yet labelled of each image, for the ``n`` images whose
+    square is most uncertain (as a user would go through the images of a project, pressing
+    *Suggest where to label* on each); with fewer images than ``n`` the images take turns."""
     found = []
     for j, i in enumerate(train_ids):
         pred = run_to_end(predict_image(trainer.model, trainer.config, ds.images[i], uncertainty=True))
-        found += [(j, p) for p in propose(pred.uncertainty, n, size, labelled=labels[j] > 0)]
-    return sorted(found, key=lambda jp: -jp[1].score)[:n]
+        found.append([(j, p) for p in propose(pred.uncertainty, n, size, labelled=labels[j] > 0)])
+    found.sort(key=lambda squares: -squares[0][1].score if squares else np.inf)
+    turns = [squares[k] for k in range(n) for squares in found if k < len(squares)]
+    return turns[:n]
 
 
 def random_squares(trainer, ds, train_ids, labels, n, size, rng) -> list[tuple[int, Proposal]]:
@@ -88,6 +93,8 @@ def main(argv=None) -> int:
     p.add_argument("--density", type=float, default=0.05, help="stroke pixels per square pixel")
     p.add_argument("--first-seconds", type=float, default=60.0)
     p.add_argument("--seconds", type=float, default=30.0, help="training per round")
+    p.add_argument("--full-lr", dest="continued", action="store_false",
+                   help="rounds at the first run's learning rate, not TrainConfig.continued()'s")
     args = p.parse_args(argv)
 
     strategies = {"proposed": proposed, "random": random_squares}
@@ -111,7 +118,8 @@ def main(argv=None) -> int:
                 rng = np.random.default_rng(seed)
                 labels = [lab.copy() for lab in start]
                 data = TrainingData([ds.images[i] for i in train_ids], labels, config.norm_percentiles)
-                trainer = Trainer(data, config, tc, copy.deepcopy(first.model))
+                trainer = Trainer(data, config, tc.continued() if args.continued else tc,
+                                  copy.deepcopy(first.model))
                 curves[strategy][si, 0] = d0
                 for r in range(1, args.rounds + 1):
                     squares = pick(trainer, ds, train_ids, labels, args.squares, args.size, rng)

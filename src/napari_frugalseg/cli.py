@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from importlib.resources import files
@@ -193,6 +195,17 @@ def train(args) -> int:
     bar = tqdm(total=total, unit=unit, dynamic_ncols=True, file=sys.stderr, mininterval=1.0)
     run, t0 = trainer.run(), time.perf_counter()
     interrupted = False
+
+    def on_ctrl_c(signum, frame) -> None:
+        # a flag, not an exception that library code could swallow: training ends at the next
+        # step; a second Ctrl-C interrupts at once
+        nonlocal interrupted
+        interrupted = True
+        trainer.request_stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_ctrl_c) if main_thread else None
     try:
         for p in run:
             bar.n = trainer.step if args.max_steps else min(total, int(time.perf_counter() - t0))
@@ -203,6 +216,8 @@ def train(args) -> int:
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         run.close()  # restores the best weights
         bar.close()
     if trainer.step == 0:

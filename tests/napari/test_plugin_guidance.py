@@ -4,6 +4,7 @@ the model library (keep, list, broken entries, start from with a new head)."""
 import numpy as np
 
 from napari_frugalseg.core.bundle import load_bundle
+from napari_frugalseg.core.config import TrainConfig
 
 
 def _blobs(widget):
@@ -89,3 +90,5 @@ def test_model_library_keep_list_and_start_from_with_new_classes(widget, qtbot, 
     assert "new output head" in widget.status.text()
     _train_until_idle(widget, qtbot, 3)
     assert widget.ctl.model.head.out_channels == 3 and widget.ctl.config.n_classes == 3
+    # a model from another task is fine-tuned at the full learning rate, not the continuation's
+    assert widget.ctl.history[0]["lr"] > TrainConfig().continued().learning_rate

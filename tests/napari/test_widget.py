@@ -4,6 +4,7 @@ several images, accepting predictions, errors during training."""
 import numpy as np
 import pytest
 
+from napari_frugalseg.core.config import TrainConfig
 from napari_frugalseg.core.io import read_array
 
 
@@ -142,12 +143,17 @@ def test_two_images_train_one_model_and_accept_and_instances(widget, qtbot, pain
 def test_a_stroke_while_idle_continues_training_from_the_model(widget, qtbot):
     layer = _blobs(widget)
     _train(widget, qtbot, steps=5)
-    model = widget.ctl.model
+    model, n = widget.ctl.model, len(widget.ctl.history)
     widget.ctl.settings = widget.ctl.settings.replace(auto_continue=True, continue_seconds=2)
     layer.paint((120, 40), 1)
     qtbot.waitUntil(lambda: widget.ctl.state == "training", timeout=3000)
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
     assert widget.ctl.model is model  # the same network, trained further
+    # ... at the continuation's learning rate (a quarter), so new strokes refine, not shake it
+    first, more = widget.ctl.history[:n], widget.ctl.history[n:]
+    full = TrainConfig().learning_rate
+    assert more and max(h["lr"] for h in first) > full / 2
+    assert max(h["lr"] for h in more) <= full / 4 + 1e-12
 
 
 def test_predict_all_stops_and_3d_model_on_2d_image_is_refused(widget, qtbot, tmp_path):

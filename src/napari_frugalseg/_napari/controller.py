@@ -213,6 +213,8 @@ class Controller:
         tc = TrainConfig(max_seconds=seconds, device=self.settings.device, val_every=10,
                          robust_q=self.settings.robust_q)
         models = list(self.models)
+        if models and self.history:  # trained here before (not just started from another model)
+            tc = tc.continued()
         check_ensemble_fits(config, self.settings.ensemble, tc.batch_size, resolve_device(tc.device))
         self.update_view()
         self._stop.clear()

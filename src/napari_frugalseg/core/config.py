@@ -99,6 +99,12 @@ class TrainConfig:
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 
+    def continued(self) -> "TrainConfig":
+        """For more training of a model that has learned this task already (new strokes,
+        Train again): a quarter of the learning rate, so that a fresh optimizer refines the
+        model instead of shaking it (not for a model from another task: see ``transfer``)."""
+        return self.replace(learning_rate=self.learning_rate / 4)
+
 
 def new_model_config(
     classes: tuple[str, ...],
