@@ -8,7 +8,8 @@ as Train again in the plugin): either the N squares ``frugalseg`` proposes
 uncertain images) or N squares at random places. Inside each square the strokes are drawn
 from the true mask the same way (skeleton pieces of each class present, ``--density`` of the
 square's pixels). After each round the mean per-class Dice on the held-out images is
-reported, averaged over seeds; both annotators share the first training run of each seed. Run from the repository root:
+reported, averaged over seeds; both annotators share the first training run of each seed.
+Run from the repository root:
 
     python benchmarks/label_here_next.py --sets isbi2012 drosophila_vnc --seeds 0 1
 """

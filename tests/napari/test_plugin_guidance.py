@@ -1,10 +1,13 @@
 """Plugin guidance: an ensemble with disagreement, label-here-next squares to step through,
 the model library (keep, list, broken entries, start from with a new head)."""
 
+import threading
+
 import numpy as np
 
 from napari_frugalseg.core.bundle import load_bundle
 from napari_frugalseg.core.config import TrainConfig
+from napari_frugalseg.core.guidance import propose
 
 
 def _blobs(widget):
@@ -19,7 +22,16 @@ def _train_until_idle(widget, qtbot, seconds):
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=int(seconds * 1000) + 20000)
 
 
-def test_ensemble_uncertainty_and_label_here_next(widget, qtbot):
+def test_ensemble_uncertainty_and_label_here_next(widget, qtbot, monkeypatch):
+    from napari_frugalseg._napari import guidance
+
+    threads = []  # where the squares are searched: in the worker, never on the GUI thread
+
+    def recorded(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return propose(*args, **kwargs)
+
+    monkeypatch.setattr(guidance, "propose", recorded)
     _blobs(widget)
     g = widget.guidance
     g.members.setValue(2)
@@ -39,6 +51,7 @@ def test_ensemble_uncertainty_and_label_here_next(widget, qtbot):
     assert score == np.float32(unc.mean())  # the per-image score is the map's mean
     squares = viewer.layers["blobs label here next"]
     assert len(squares.data) == 3 and set(squares.shape_type) == {"rectangle"}
+    assert threads and threading.main_thread() not in threads
     first = np.asarray(squares.data[0])
     (y0, x0), (y1, x1) = first.min(0), first.max(0)
     # the first square is the most uncertain one and the view is centred on it

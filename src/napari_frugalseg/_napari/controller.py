@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 from napari.layers import Image, Labels
@@ -27,7 +28,7 @@ from ..core.ensemble import EnsembleTrainer, check_ensemble_fits
 from ..core.errors import FrugalsegError
 from ..core.labels import check_training_labels
 from ..core.model import UNet
-from ..core.predict import predict_view
+from ..core.predict import Prediction, predict_view
 from ..core.train import TrainingData, TrainProgress
 from . import imperfect
 from . import layers as L
@@ -275,14 +276,16 @@ class Controller:
         persistence.autosave_model(self)
 
     # -- prediction ------------------------------------------------------------------------
-    def predict_all(self, image: Image | None = None, then: Callable[[str], None] | None = None) -> bool:
+    def predict_all(self, image: Image | None = None, then: Callable[[str, Any], None] | None = None,
+                    work: Callable[[Prediction], Any] | None = None) -> bool:
         """Predict a whole image or stack in the background into its prediction layer (and
-        uncertainty layers); ``then(image name)`` runs on the GUI thread once they are shown."""
+        uncertainty layers). ``work(prediction)`` runs in the worker after it; ``then(image
+        name, what work returned)`` runs on the GUI thread once the layers are shown."""
         if self.state != TrainState.IDLE:
             self.say("busy: stop the current work first")
             return False
         try:
-            job = overlays.prediction_job(self, image or self.image)
+            job = overlays.prediction_job(self, image or self.image, work)
         except FrugalsegError as exc:
             self.fail(exc)
             return False
@@ -290,7 +293,7 @@ class Controller:
         def done(result) -> None:
             overlays.show_prediction(self, result)
             if then is not None and result is not None:
-                then(result[0])
+                then(result[0], result[2])
 
         self._start(job, TrainState.PREDICTING, done, lambda p: self.predict_progress.emit(p.done, p.total))
         return True

@@ -1,10 +1,13 @@
 """Label here next: the proposed squares as a Shapes layer the user steps through.
 
-Runs on the GUI thread; the uncertainty map comes from the last whole-image prediction.
+The squares are found in the prediction worker (``proposer``: from the prediction's
+uncertainty and a copy of the scribbles taken on the GUI thread); the rest runs on the GUI
+thread.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -13,6 +16,7 @@ from napari.layers import Image, Shapes
 
 from ..core.errors import FrugalsegError
 from ..core.guidance import Proposal, propose
+from ..core.predict import Prediction
 from . import layers as L
 
 if TYPE_CHECKING:
@@ -27,15 +31,18 @@ def _rectangle(p: Proposal) -> np.ndarray:
     return np.array([(p.z, y, x) if p.z is not None else (y, x) for y, x in corners], float)
 
 
-def show_proposals(ctl: Controller, image: Image, n: int = 5, size: int = 64) -> Shapes:
-    """Propose ``n`` squares from the image's uncertainty layer into its 'label here next'
-    layer (replacing earlier ones) and go to the first. Squares already scribbled are skipped."""
-    unc = L.find(ctl.viewer, image, "uncertainty")
-    if unc is None or not np.asarray(unc.data).any():
-        raise FrugalsegError(f"image '{image.name}' has no uncertainty map yet: train and predict first")
+def proposer(ctl: Controller, image: Image, n: int = 5,
+             size: int = 64) -> Callable[[Prediction], list[Proposal]]:
+    """For the worker: the ``n`` most uncertain squares of a prediction of ``image`` that are
+    not scribbled yet (the scribbles as they are now, copied here on the GUI thread)."""
     scribbles = L.find(ctl.viewer, image, "scribbles")
     labelled = None if scribbles is None else np.asarray(scribbles.data) > 0
-    found = propose(np.asarray(unc.data), n, size, labelled=labelled)
+    return lambda pred: propose(pred.uncertainty, n, size, labelled=labelled)
+
+
+def show_proposals(ctl: Controller, image: Image, found: list[Proposal]) -> str:
+    """Put the squares into the image's 'label here next' layer (replacing earlier ones) and
+    go to the first; returns its description."""
     layer = L.find(ctl.viewer, image, "proposals")
     if layer is None:
         ndim = len(L.spatial_shape(image))
@@ -47,8 +54,7 @@ def show_proposals(ctl: Controller, image: Image, n: int = 5, size: int = 64) ->
     layer.data = [_rectangle(p) for p in found]
     layer.shape_type = "rectangle"
     layer.metadata[PROPOSALS] = [asdict(p) for p in found]
-    go_to(ctl, layer, 0)
-    return layer
+    return go_to(ctl, layer, 0)
 
 
 def go_to(ctl: Controller, layer: Shapes, index: int) -> str:

@@ -6,7 +6,8 @@ Functions here run on the GUI thread, except the body of the job ``prediction_jo
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.layers import Image, Labels
@@ -53,8 +54,9 @@ def show_preview(ctl: Controller, preview: Preview) -> None:
     ctl.preview_shown.emit(time.perf_counter())
 
 
-def prediction_job(ctl: Controller, image: Image | None):
-    """Check everything on the GUI thread; return the generator function for the worker."""
+def prediction_job(ctl: Controller, image: Image | None, work: Callable[[Prediction], Any] | None = None):
+    """Check everything on the GUI thread; return the generator function for the worker, which
+    returns (image name, prediction, ``work(prediction)`` or None)."""
     if image is None:
         raise FrugalsegError("pick an image layer first")
     if ctl.model is None:
@@ -71,7 +73,7 @@ def prediction_job(ctl: Controller, image: Image | None):
                 [m.to(device) for m in models], config, array, device, name=f"layer '{name}'",
                 tta=tta, uncertainty=True,
             )
-            return name, result
+            return name, result, work(result) if work is not None else None
         finally:
             for m in models:
                 m.cpu()
@@ -79,10 +81,10 @@ def prediction_job(ctl: Controller, image: Image | None):
     return job
 
 
-def show_prediction(ctl: Controller, result: tuple[str, Prediction] | None) -> None:
+def show_prediction(ctl: Controller, result: tuple[str, Prediction, Any] | None) -> None:
     if result is None:
         return
-    name, pred = result
+    name, pred, _ = result
     if name not in ctl.viewer.layers:
         return
     image = ctl.viewer.layers[name]

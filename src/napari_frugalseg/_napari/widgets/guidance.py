@@ -8,6 +8,7 @@ from qtpy.QtWidgets import (
 )
 
 from ...core.errors import FrugalsegError
+from ...core.guidance import Proposal
 from ...core.library import LibraryEntry, list_models
 from .. import guidance, persistence
 from .. import layers as L
@@ -62,17 +63,16 @@ class GuidanceBox(QGroupBox):
         image = self.widget.current_image()
         if image is None:
             raise FrugalsegError("no image layer: open an image first")
-        n = self.count.value()
 
-        def show(name: str) -> None:
+        def show(name: str, found: list[Proposal]) -> None:
             if name in self.ctl.viewer.layers:
                 try:
-                    layer = guidance.show_proposals(self.ctl, self.ctl.viewer.layers[name], n)
-                    self.where.setText(guidance.go_to(self.ctl, layer, 0))
+                    self.where.setText(guidance.show_proposals(self.ctl, self.ctl.viewer.layers[name], found))
                 except FrugalsegError as exc:
                     self.ctl.fail(exc)
 
-        return self.ctl.predict_all(image, then=show)
+        work = guidance.proposer(self.ctl, image, self.count.value())
+        return self.ctl.predict_all(image, then=show, work=work)
 
     @guarded
     def step(self, delta: int) -> None:
