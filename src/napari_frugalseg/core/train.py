@@ -220,8 +220,8 @@ class Trainer:
         """Running mean (weight 1/2) of validation scores: the best checkpoint is chosen on it.
 
         A few held-out strokes make single scores noisy, and early in training a model that
-        draws membranes too thin can still score high on their centre lines; on ISBI the
-        smoothed choice gave +0.05 membrane Dice on unseen slices over the raw maximum.
+        draws membranes too thin can still score high on their centre lines (see
+        ``benchmarks/checkpoint_choice.py``).
         """
         self._smoothed = val if self._smoothed is None else 0.5 * (self._smoothed + val)
         return self._smoothed
