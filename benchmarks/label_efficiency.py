@@ -46,7 +46,10 @@ def score(ds: Dataset, test: list[int], predictions: list[np.ndarray]) -> np.nda
     return dice_per_class(pred, truth, len(ds.classes))
 
 
-def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=128, batch_size=8, seed=0):
+def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=128, batch_size=8, seed=0,
+                tta=False):
+    """Train for ``seconds``; rows (method, predictions, train s, predict s, steps), one more
+    with ``tta``: the same model predicting with test-time flips (``frugalseg predict --tta``)."""
     tc = TrainConfig(max_seconds=seconds, seed=seed, batch_size=batch_size)
     config = ModelConfig(classes=ds.classes, in_channels=ds.images[0].shape[0], width=width,
                          depth=depth, patch_size=(patch, patch))
@@ -56,9 +59,13 @@ def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=128, 
     for _ in trainer.run():
         pass
     t_train = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    preds = [run_to_end(predict_image(trainer.model, config, ds.images[i])).classes for i in test]
-    return preds, t_train, time.perf_counter() - t0, trainer.step
+    rows = []
+    for method, flips in [("network", False)] + [("network+TTA", True)] * tta:
+        t0 = time.perf_counter()
+        preds = [run_to_end(predict_image(trainer.model, config, ds.images[i], tta=flips)).classes
+                 for i in test]
+        rows.append((method, preds, t_train, time.perf_counter() - t0, trainer.step))
+    return rows
 
 
 def _features(image: np.ndarray) -> np.ndarray:
@@ -86,7 +93,7 @@ def run_forest(ds, train, test, labels, seed=0):
     for i in test:
         f = _features(ds.images[i])
         preds.append(rf.predict(f.reshape(-1, f.shape[-1])).reshape(f.shape[:-1]))
-    return preds, t_train, time.perf_counter() - t0, 0
+    return [("forest", preds, t_train, time.perf_counter() - t0, 0)]
 
 
 def main(argv=None) -> int:
@@ -99,10 +106,12 @@ def main(argv=None) -> int:
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--tta", action="store_true", help="also score the networks with test-time flips")
     p.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = p.parse_args(argv)
 
-    net = dict(width=args.width, depth=args.depth, patch=args.patch, batch_size=args.batch_size)
+    net = dict(width=args.width, depth=args.depth, patch=args.patch, batch_size=args.batch_size,
+               tta=args.tta)
     rows = []
     print(f"label efficiency: {args.seconds:.0f} s of training per network, held-out images; network {net}")
     header = f"{'set':<15}{'labels':<8}{'method':<14}{'target Dice':>12}  {'per-class Dice':<44}{'train s':>8}{'steps':>7}{'pred s':>8}"
@@ -114,13 +123,14 @@ def main(argv=None) -> int:
         runs = []
         for frac in args.fractions:
             scribbles = [skeleton_scribbles(ds.labels[i], frac, seed=i) for i in train]
-            runs.append((f"{frac:.1%}", "network", lambda s=scribbles: run_network(ds, train, test, s, args.seconds, **net)))
-            runs.append((f"{frac:.1%}", "forest", lambda s=scribbles: run_forest(ds, train, test, s)))
+            runs.append((f"{frac:.1%}", lambda s=scribbles: run_network(ds, train, test, s, args.seconds, **net)))
+            runs.append((f"{frac:.1%}", lambda s=scribbles: run_forest(ds, train, test, s)))
         if not args.no_dense:
             dense = [ds.labels[i] for i in train]
-            runs.append(("dense", "network", lambda: run_network(ds, train, test, dense, args.seconds, **net)))
-        for labels_name, method, fn in runs:
-            preds, t_train, t_pred, steps = fn()
+            runs.append(("dense", lambda: run_network(ds, train, test, dense, args.seconds, **net)))
+        for labels_name, method, preds, t_train, t_pred, steps in (
+            (labels_name, *row) for labels_name, fn in runs for row in fn()
+        ):
             dice = score(ds, test, preds)
             per_class = " ".join(f"{c[:6]}={d:.3f}" for c, d in zip(ds.classes, dice))
             print(f"{name:<15}{labels_name:<8}{method:<14}{dice[target]:>12.3f}  {per_class:<44}"

@@ -38,7 +38,7 @@ BACKGROUND = "cytoplasm"
 def train(images, labels, classes, seconds, args, sets=()):
     config = ModelConfig(classes=tuple(classes), width=args.width, depth=args.depth,
                          patch_size=(args.patch, args.patch))
-    tc = TrainConfig(max_seconds=seconds, seed=0, batch_size=args.batch_size,
+    tc = TrainConfig(max_seconds=seconds, seed=args.seed, batch_size=args.batch_size,
                      exclusion_weight=args.exclusion_weight if sets else 0.0)
     trainer = Trainer(TrainingData(images, labels, config.norm_percentiles, sets), config, tc)
     for _ in trainer.run():
@@ -58,6 +58,7 @@ def main(argv=None) -> int:
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--exclusion-weight", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--methods", nargs="+", default=["marginal", "naive", "all labels", "per-dataset"],
                    choices=["marginal", "naive", "all labels", "per-dataset"])
     p.add_argument("--json", type=Path, default=None)

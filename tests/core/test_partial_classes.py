@@ -10,7 +10,8 @@ import torch
 from napari_frugalseg.core.dataset_spec import load_dataset
 from napari_frugalseg.core.errors import FrugalsegError
 from napari_frugalseg.core.losses import (
-    allowed_table, exclusion_loss, marginal_cross_entropy, partial_cross_entropy, partial_loss,
+    allowed_table, exclusion_loss, marginal_cross_entropy, masked_soft_dice, partial_cross_entropy,
+    partial_loss,
 )
 
 K = 4
@@ -60,6 +61,37 @@ def test_exclusion_term_is_zero_without_leak_and_positive_with_it():
     leaky = clean.clone()
     leaky[:, 0] = 40.0  # mass on class 1, excluded there
     assert exclusion_loss(leaky, codes, table) > 0.45  # class 1 fully leaks, class 2 not
+
+
+def test_group_dice_scores_each_code_as_the_mass_on_its_classes():
+    # dataset A labels class 1, B labels class 2; K+1 = "one of 2, 3, 4", K+2 = "one of 1, 3, 4"
+    table = allowed_table(K, [[2, 3, 4], [1, 3, 4]])
+    codes = torch.tensor([[[1, K + 1, K + 1, 2, K + 2, 0]]])
+    right = torch.full((1, K, 1, 6), -20.0)
+    for x, k in enumerate([1, 3, 4, 2, 3, 2]):  # every pixel's mass inside what is known of it
+        right[0, k - 1, 0, x] = 20.0
+    assert masked_soft_dice(right, codes, allowed=table) < 1e-3
+    # how a group's mass is split among its classes is not the Dice's business
+    split = right.clone()
+    split[0, :, 0, 1] = torch.tensor([-20.0, 20.0, 20.0, 20.0])
+    assert masked_soft_dice(split, codes, allowed=table) < 1e-3
+    # mass on class 1 where "one of 2, 3, 4" is known counts against class 1 and the group
+    wrong = right.clone()
+    wrong[0, :, 0, 1] = torch.tensor([20.0, -20.0, -20.0, -20.0])
+    assert masked_soft_dice(wrong, codes, allowed=table) > 0.1
+    # without groups the Dice sees singly labelled pixels only, as before
+    singles = torch.where(codes <= K, codes, 0)
+    assert torch.allclose(masked_soft_dice(wrong, singles, allowed=table), masked_soft_dice(wrong, singles))
+    assert masked_soft_dice(wrong, singles) < 1e-3
+
+
+def test_weighted_dice_is_perfect_for_a_perfect_prediction():
+    codes = torch.tensor([[[1, 2, 2, 1]]])
+    logits = torch.full((1, K, 1, 4), -20.0)
+    for x, k in enumerate([1, 2, 2, 1]):
+        logits[0, k - 1, 0, x] = 20.0
+    weights = torch.tensor([[[0.2, 1.0, 0.5, 0.9]]])
+    assert masked_soft_dice(logits, codes, weights=weights) < 1e-3
 
 
 def _write(tmp_path, name, array):

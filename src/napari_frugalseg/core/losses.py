@@ -60,30 +60,46 @@ def generalized_cross_entropy(
 
 
 def masked_soft_dice(
-    logits: torch.Tensor, labels: torch.Tensor, eps: float = 1.0, weights: torch.Tensor | None = None
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    eps: float = 1.0,
+    weights: torch.Tensor | None = None,
+    allowed: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """1 - soft Dice computed on labelled pixels, per class, averaged over the classes present.
+    """1 - soft Dice computed on labelled pixels, per label code, averaged over the codes present.
 
     Unlabelled pixels contribute neither to the overlap nor to the denominators; ``weights``
-    scale each pixel's contribution.
+    scale each pixel's contribution. With an ``allowed`` table (partial-class codes above K)
+    each code c is scored as the probability mass on its classes: a pixel is a positive for c
+    if its own code's classes all lie in c's, a negative if they share none, and left out of
+    c's Dice otherwise (so a pixel known to be "glia, synapse or cytoplasm" counts against
+    membrane, and towards that group, as in heartSeg's merged-background Dice). With singleton
+    codes only this is the per-class masked Dice.
     """
     mask = labels > 0
     if not bool(mask.any()):
         return _zero_like(logits)
     n_classes = logits.shape[1]
+    table = (allowed if allowed is not None else allowed_table(n_classes)).to(logits.device)
+    sets = table[1:].float()  # (M-1, K): the classes of codes 1..M-1
+    shared = sets @ sets.T  # classes two codes have in common
+    positive = (shared == sets.sum(1, keepdim=True)).float()  # [d, c]: d's classes within c's
+    known = positive + (shared == 0).float()  # [d, c]: d says yes or no about c
+    codes = (labels.long() - 1).clamp(min=0)
+    pixel = mask.float() if weights is None else mask.float() * weights.float()
+    pos = positive[codes].movedim(-1, 1) * pixel.unsqueeze(1)  # (B, M-1, *spatial)
+    valid = known[codes].movedim(-1, 1) * pixel.unsqueeze(1)
     probs = torch.softmax(logits.float(), dim=1)
-    onehot = F.one_hot((labels.long() - 1).clamp(min=0), n_classes).movedim(-1, 1).float()
-    maskf = mask.unsqueeze(1).float()
-    if weights is not None:
-        maskf = maskf * weights.unsqueeze(1).float()
+    mass = torch.einsum("bk...,ck->bc...", probs, sets)
     dims = [0] + list(range(2, logits.ndim))
-    probs = probs * maskf
-    onehot = onehot * maskf
-    inter = (probs * onehot).sum(dims)
-    denom = probs.sum(dims) + onehot.sum(dims)
+    inter = (mass * pos).sum(dims)
+    denom = (mass * valid).sum(dims) + pos.sum(dims)
     dice = (2.0 * inter + eps) / (denom + eps)
-    present = onehot.sum(dims) > 0
-    return 1.0 - dice[present].mean()
+    # scored: the codes labelled in this batch that say something (not "any class")
+    seen = torch.zeros(len(sets), dtype=torch.bool, device=logits.device)
+    seen[codes[mask & (pixel > 0)].unique()] = True
+    present = seen & (sets.sum(1) < n_classes)
+    return 1.0 - dice[present].mean() if bool(present.any()) else _zero_like(logits)
 
 
 def allowed_table(n_classes: int, extra: Sequence[Iterable[int]] = ()) -> torch.Tensor:
@@ -144,25 +160,22 @@ def partial_loss(
     """The default objective: weighted partial cross-entropy plus masked soft Dice.
 
     With an ``allowed`` table (partial-class codes above K) the cross-entropy becomes the
-    marginal loss, the Dice term stays on singly labelled pixels, and an exclusion term can
-    be added. ``weights`` (B, *spatial) scale pixels (e.g. annotator agreement). ``robust_q``
+    marginal loss, the Dice term scores each code's group of classes, and an exclusion term
+    can be added. ``weights`` (B, *spatial) scale pixels (e.g. annotator agreement). ``robust_q``
     > 0 replaces the cross-entropy by the noise-robust generalized cross-entropy.
     """
     n_classes = logits.shape[1]
     if robust_q > 0:
         table = allowed if allowed is not None else allowed_table(n_classes)
         loss = ce_weight * generalized_cross_entropy(logits, labels, table, robust_q, weights)
-        single = torch.where(labels <= n_classes, labels, torch.zeros_like(labels))
     elif allowed is None:
         loss = ce_weight * partial_cross_entropy(logits, labels, weights)
-        single = labels
     else:
         loss = ce_weight * marginal_cross_entropy(logits, labels, allowed, weights)
-        single = torch.where(labels <= n_classes, labels, torch.zeros_like(labels))
     if allowed is not None and exclusion_weight:
         loss = loss + exclusion_weight * exclusion_loss(logits, labels, allowed)
     if dice_weight:
-        loss = loss + dice_weight * masked_soft_dice(logits, single, weights=weights)
+        loss = loss + dice_weight * masked_soft_dice(logits, labels, weights=weights, allowed=allowed)
     return loss
 
 
