@@ -2,8 +2,8 @@
 
 Any input size works: the input is padded to a multiple of the pooling factor and the output
 cropped back. 3D models can pool only in-plane at their first levels (anisotropic stacks).
-Weights are kept channels-last, which oneDNN (CPU) and cuDNN convolve faster: ~1.3x per
-training step and ~1.5x per prediction on a 2-core CPU for the default 2D net.
+Weights are kept channels-last, which oneDNN (CPU) and cuDNN convolve faster: 1.4x per 2D
+training step and per prediction on a 2-core CPU (``benchmarks/step_speed.py``).
 """
 
 from __future__ import annotations
