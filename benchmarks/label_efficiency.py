@@ -60,7 +60,8 @@ def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=128, 
         pass
     t_train = time.perf_counter() - t0
     rows = []
-    for method, flips in [("network", False)] + [("network+TTA", True)] * tta:
+    variants = [("network", False), ("network+TTA", True)] if tta else [("network", False)]
+    for method, flips in variants:
         t0 = time.perf_counter()
         preds = [run_to_end(predict_image(trainer.model, config, ds.images[i], tta=flips)).classes
                  for i in test]
@@ -128,16 +129,16 @@ def main(argv=None) -> int:
         if not args.no_dense:
             dense = [ds.labels[i] for i in train]
             runs.append(("dense", lambda: run_network(ds, train, test, dense, args.seconds, **net)))
-        for labels_name, method, preds, t_train, t_pred, steps in (
-            (labels_name, *row) for labels_name, fn in runs for row in fn()
-        ):
-            dice = score(ds, test, preds)
-            per_class = " ".join(f"{c[:6]}={d:.3f}" for c, d in zip(ds.classes, dice))
-            print(f"{name:<15}{labels_name:<8}{method:<14}{dice[target]:>12.3f}  {per_class:<44}"
-                  f"{t_train:>8.1f}{steps:>7}{t_pred:>8.1f}", flush=True)
-            rows.append(dict(set=name, labels=labels_name, method=method, target=ds.classes[target],
-                             target_dice=float(dice[target]), dice=dict(zip(ds.classes, map(float, dice))),
-                             train_s=t_train, steps=steps, predict_s=t_pred))
+        for labels_name, fn in runs:
+            for method, preds, t_train, t_pred, steps in fn():
+                dice = score(ds, test, preds)
+                per_class = " ".join(f"{c[:6]}={d:.3f}" for c, d in zip(ds.classes, dice))
+                print(f"{name:<15}{labels_name:<8}{method:<14}{dice[target]:>12.3f}  {per_class:<44}"
+                      f"{t_train:>8.1f}{steps:>7}{t_pred:>8.1f}", flush=True)
+                rows.append(dict(set=name, labels=labels_name, method=method, target=ds.classes[target],
+                                 target_dice=float(dice[target]),
+                                 dice=dict(zip(ds.classes, map(float, dice))),
+                                 train_s=t_train, steps=steps, predict_s=t_pred))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0

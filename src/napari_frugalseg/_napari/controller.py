@@ -13,8 +13,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
