@@ -12,7 +12,11 @@ shares it):
   product of experts;
 - all labels: every class on every training slice (upper bound).
 
-    python benchmarks/partial_classes.py [--seconds 120]
+Each method is trained once per seed; the table gives the mean over seeds (per-seed means in
+brackets) and the training steps reached. ``--steps N`` budgets by steps instead of time, for
+ablations that must not depend on the machine's speed.
+
+    python benchmarks/partial_classes.py [--seconds 120] [--seeds 0 1] [--steps N]
 """
 
 from __future__ import annotations
@@ -35,11 +39,14 @@ A_CLASSES, B_CLASSES = ("membrane", "mitochondria"), ("glia/ECS", "synapse")
 BACKGROUND = "cytoplasm"
 
 
-def train(images, labels, classes, seconds, args, sets=()):
+def train(images, labels, classes, share, args, seed, sets=()):
+    """A trainer run to the end of its share (1 or 1/2) of the budget."""
     config = ModelConfig(classes=tuple(classes), width=args.width, depth=args.depth,
                          patch_size=(args.patch, args.patch))
-    tc = TrainConfig(max_seconds=seconds, seed=args.seed, batch_size=args.batch_size,
-                     exclusion_weight=args.exclusion_weight if sets else 0.0)
+    budget = ({"max_steps": int(args.steps * share), "max_seconds": None} if args.steps
+              else {"max_seconds": args.seconds * share})
+    tc = TrainConfig(seed=seed, batch_size=args.batch_size,
+                     exclusion_weight=args.exclusion_weight if sets else 0.0, **budget)
     trainer = Trainer(TrainingData(images, labels, config.norm_percentiles, sets), config, tc)
     for _ in trainer.run():
         pass
@@ -58,7 +65,8 @@ def main(argv=None) -> int:
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--exclusion-weight", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument("--steps", type=int, default=None, help="budget by steps instead of seconds")
     p.add_argument("--methods", nargs="+", default=["marginal", "naive", "all labels", "per-dataset"],
                    choices=["marginal", "naive", "all labels", "per-dataset"])
     p.add_argument("--json", type=Path, default=None)
@@ -85,38 +93,54 @@ def main(argv=None) -> int:
     truth = np.concatenate([ds.labels[i].ravel() for i in TEST])
     rows = {}
 
-    def score(name, preds, seconds):
-        dice = dice_per_class(np.concatenate([q.ravel() for q in preds]), truth, K)
-        rows[name] = {"mean": float(np.nanmean(dice)), "per_class": dice.tolist(), "seconds": seconds}
-        per = " ".join(f"{n[:6]}={d:.3f}" for n, d in zip(names, dice))
-        print(f"{name:<14}{np.nanmean(dice):>10.3f}  {per}  {seconds:6.0f}", flush=True)
+    def score(name, runs):
+        """runs: one (predictions, seconds, steps) per seed."""
+        dice = np.array([dice_per_class(np.concatenate([q.ravel() for q in preds]), truth, K)
+                         for preds, _, _ in runs])
+        means = np.nanmean(dice, axis=1)
+        rows[name] = {"mean": float(means.mean()), "per_seed": means.tolist(),
+                      "per_class": np.nanmean(dice, axis=0).tolist(),
+                      "seconds": [r[1] for r in runs], "steps": [r[2] for r in runs]}
+        per = " ".join(f"{n[:6]}={d:.3f}" for n, d in zip(names, rows[name]["per_class"]))
+        seeds = " ".join(f"{m:.3f}" for m in means)
+        print(f"{name:<14}{means.mean():>10.3f} [{seeds}]  {per}  {np.mean(rows[name]['seconds']):5.0f} s "
+              f"{'/'.join(str(n) for n in rows[name]['steps'])} steps", flush=True)
 
-    print(f"partial classes on Drosophila VNC: {args.seconds:.0f} s per method, held-out slices {TEST}")
-    print(f"{'method':<14}{'mean Dice':>10}  per-class Dice  train s")
+    budget = f"{args.steps} steps" if args.steps else f"{args.seconds:.0f} s"
+    print(f"partial classes on Drosophila VNC: {budget} per method, seeds {args.seeds}, "
+          f"held-out slices {TEST}")
+    print(f"{'method':<14}{'mean Dice':>10} [per seed]  per-class Dice  train time, steps")
     for name, labels, sets in (("marginal", marginal, [outside_a, outside_b]),
                                ("naive", naive, ()), ("all labels", dense, ())):
         if name not in args.methods:
             continue
-        t0 = time.perf_counter()
-        trainer = train(images, labels, names, args.seconds, args, sets)
-        seconds = time.perf_counter() - t0
-        preds = [run_to_end(predict_image(trainer.model, trainer.config, im)).classes for im in test_images]
-        score(name, preds, seconds)
+        runs = []
+        for seed in args.seeds:
+            t0 = time.perf_counter()
+            trainer = train(images, labels, names, 1.0, args, seed, sets)
+            seconds = time.perf_counter() - t0
+            preds = [run_to_end(predict_image(trainer.model, trainer.config, im)).classes
+                     for im in test_images]
+            runs.append((preds, seconds, trainer.step))
+        score(name, runs)
 
     if "per-dataset" in args.methods:
-        per_dataset(ds, args, a_set, b_set, idx, test_images, score)
-    if {"marginal", "naive", "all labels"} <= set(rows):
-        gain = rows["marginal"]["mean"] - rows["naive"]["mean"]
-        gap = rows["all labels"]["mean"] - rows["marginal"]["mean"]
-        print(f"marginal - naive = {gain:+.3f} (target >= +0.10); all labels - marginal = "
-              f"{gap:+.3f} (target <= 0.05)")
+        score("per-dataset", [per_dataset(ds, args, seed, a_set, b_set, idx, test_images)
+                              for seed in args.seeds])
+    if {"marginal", "naive"} <= set(rows):
+        print(f"marginal - naive = {rows['marginal']['mean'] - rows['naive']['mean']:+.3f} "
+              f"(target >= +0.10), mean over seeds {args.seeds}")
+    if {"marginal", "all labels"} <= set(rows):
+        print(f"all labels - marginal = {rows['all labels']['mean'] - rows['marginal']['mean']:+.3f} "
+              f"(target <= 0.05), mean over seeds {args.seeds}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0
 
 
-def per_dataset(ds, args, a_set, b_set, idx, test_images, score):
-    """One model per dataset (its classes plus "rest"), combined as a product of experts."""
+def per_dataset(ds, args, seed, a_set, b_set, idx, test_images):
+    """One model per dataset (its classes plus "rest"), combined as a product of experts;
+    each gets half the budget. Returns (predictions, seconds, steps)."""
     K, names = len(ds.classes), ds.classes
     t0 = time.perf_counter()
     experts = []
@@ -125,7 +149,7 @@ def per_dataset(ds, args, a_set, b_set, idx, test_images, score):
                          np.searchsorted(own, ds.labels[i]) + 1, len(own) + 1).astype(np.int32)
                 for i in slices]
         classes = [names[k - 1] for k in own] + ["rest"]
-        experts.append((own, train([ds.images[i] for i in slices], labs, classes, args.seconds / 2, args)))
+        experts.append((own, train([ds.images[i] for i in slices], labs, classes, 0.5, args, seed)))
     seconds = time.perf_counter() - t0
     preds = []
     for im in test_images:
@@ -138,7 +162,7 @@ def per_dataset(ds, args, a_set, b_set, idx, test_images, score):
             score_map[k - 1] = pb[j] * pa[-1]
         score_map[idx[BACKGROUND] - 1] = pa[-1] * pb[-1]
         preds.append(score_map.argmax(0) + 1)
-    score("per-dataset", preds, seconds)
+    return preds, seconds, sum(t.step for _, t in experts)
 
 
 if __name__ == "__main__":

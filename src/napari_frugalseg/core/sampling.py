@@ -80,7 +80,9 @@ class PatchSampler:
     """Draws class-balanced patches centred (with jitter) on labelled pixels.
 
     A class is picked uniformly among the labelled ones, then one of its pixels, so a class with
-    a few short strokes is seen as often as one with long strokes.
+    a few short strokes is seen as often as one with long strokes. Partial-class codes (above
+    ``n_classes``, "one of these classes") share one draw as "the rest": each real class keeps
+    the share it has with dense labels however many groups the labels declare.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class PatchSampler:
         augment: bool = True,
         intensity_jitter: float = 0.15,
         elastic: bool = False,
+        n_classes: int | None = None,
     ):
         self.samples = list(samples)
         self.patch_size = tuple(int(p) for p in patch_size)
@@ -104,7 +107,8 @@ class PatchSampler:
             nz = np.flatnonzero(flat)
             values = flat[nz]
             for v in np.unique(values):
-                self.index.setdefault(int(v), []).append((i, nz[values == v]))
+                key = int(v) if n_classes is None or v <= n_classes else n_classes + 1
+                self.index.setdefault(key, []).append((i, nz[values == v]))
         self.classes = sorted(self.index)
         if not self.classes:
             raise FrugalsegError("no labelled pixel to train on")
