@@ -6,7 +6,8 @@ is noisy: 10 % of pixels flipped and boundaries jittered). A network is trained 
 and on their STAPLE consensus (pixels weighted by its agreement); nucleus Dice against the
 true masks of held-out images.
 
-noise: 30 % of the nuclei corrupted (half erased, half grown by 4 px); plain cross-entropy on
+noise: 30 % of the nuclei corrupted (`--noise mixed`: half erased, half grown by 4 px; `missed`:
+all erased, as by an annotator who overlooked them); plain cross-entropy on
 clean masks, on noisy masks, and the generalized cross-entropy (``--robust``) on noisy masks.
 
 By default only the fluorescence images (grey, dark background: 27 of 35) are used, so that
@@ -50,11 +51,12 @@ def annotators(mask: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
     return [m.astype(np.int32) + 1 for m in (dilated, eroded, noisy)]
 
 
-def corrupt(mask: np.ndarray, rng: np.random.Generator, share: float = 0.3) -> np.ndarray:
-    """Erase half of a share of the objects, grow the other half by 4 px."""
+def corrupt(mask: np.ndarray, rng: np.random.Generator, share: float = 0.3, kind: str = "mixed") -> np.ndarray:
+    """Corrupt a share of the objects: ``mixed`` erases half of them and grows the other half
+    by 4 px; ``missed`` erases them all (an annotator who overlooked them)."""
     objects, n = ndi.label(mask)
     picked = rng.permutation(np.arange(1, n + 1))[: int(round(share * n))]
-    erase, grow = picked[::2], picked[1::2]
+    erase, grow = (picked[::2], picked[1::2]) if kind == "mixed" else (picked, picked[:0])
     out = mask & ~np.isin(objects, erase)
     out |= ndi.binary_dilation(np.isin(objects, grow), DISK2, iterations=4)
     return out.astype(np.int32) + 1
@@ -93,6 +95,8 @@ def main(argv=None) -> int:
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--noise", choices=["mixed", "missed"], default="mixed",
+                   help="mixed: 30 %% of objects erased or grown; missed: 30 %% erased")
     p.add_argument("--images", choices=["fluorescence", "all"], default="fluorescence")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--json", type=Path, default=None)
@@ -144,7 +148,7 @@ def main(argv=None) -> int:
               "(target > 0)")
     if "noise" in args.part:
         clean = [m.astype(np.int32) + 1 for m in masks]
-        noisy = [corrupt(m, rng) for m in masks]
+        noisy = [corrupt(m, rng, kind=args.noise) for m in masks]
         report("clean masks, cross-entropy", train_and_score(ds, train, test, clean, args))
         report("30 % objects corrupted, cross-entropy", train_and_score(ds, train, test, noisy, args))
         report(f"30 % corrupted, GCE q={args.robust}",
