@@ -6,6 +6,7 @@ scored by per-class Dice over all pixels of held-out images. Run from the reposi
 
     python benchmarks/label_efficiency.py                       # 1 %, 120 s, all three sets
     python benchmarks/label_efficiency.py --fractions 0.005 0.01 0.02 --seconds 120
+    python benchmarks/label_efficiency.py --sets dsb2018 --tta --per-image   # where it loses
 """
 
 from __future__ import annotations
@@ -69,6 +70,16 @@ def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=128, 
     return rows
 
 
+def print_per_image(ds: Dataset, test: list[int], predictions: list[np.ndarray], target: int) -> None:
+    """One line per held-out image: its size, target Dice, and predicted / true target area."""
+    value = target + 1
+    for i, pred in zip(test, predictions):
+        truth = ds.labels[i]
+        dice = dice_per_class(pred.ravel(), truth.ravel(), len(ds.classes))[target]
+        area = (pred == value).sum() / max(1, (truth == value).sum())
+        print(f"{'':<15}image {i:<3}{'x'.join(map(str, truth.shape)):>10}  Dice {dice:.3f}  area {area:.2f}x")
+
+
 def _features(image: np.ndarray) -> np.ndarray:
     from skimage.feature import multiscale_basic_features
 
@@ -108,6 +119,8 @@ def main(argv=None) -> int:
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--tta", action="store_true", help="also score the networks with test-time flips")
+    p.add_argument("--per-image", action="store_true",
+                   help="also print each held-out image's target Dice and predicted/true area")
     p.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = p.parse_args(argv)
 
@@ -135,6 +148,8 @@ def main(argv=None) -> int:
                 per_class = " ".join(f"{c[:6]}={d:.3f}" for c, d in zip(ds.classes, dice))
                 print(f"{name:<15}{labels_name:<8}{method:<14}{dice[target]:>12.3f}  {per_class:<44}"
                       f"{t_train:>8.1f}{steps:>7}{t_pred:>8.1f}", flush=True)
+                if args.per_image:
+                    print_per_image(ds, test, preds, target)
                 rows.append(dict(set=name, labels=labels_name, method=method, target=ds.classes[target],
                                  target_dice=float(dice[target]),
                                  dice=dict(zip(ds.classes, map(float, dice))),
