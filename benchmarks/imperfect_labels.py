@@ -56,7 +56,7 @@ def corrupt(mask: np.ndarray, rng: np.random.Generator, share: float = 0.3, kind
     by 4 px; ``missed`` erases them all (an annotator who overlooked them)."""
     objects, n = ndi.label(mask)
     picked = rng.permutation(np.arange(1, n + 1))[: int(round(share * n))]
-    erase, grow = (picked[::2], picked[1::2]) if kind == "mixed" else (picked, picked[:0])
+    erase, grow = (picked[::2], picked[1::2]) if kind == "mixed" else (picked, [])
     out = mask & ~np.isin(objects, erase)
     out |= ndi.binary_dilation(np.isin(objects, grow), DISK2, iterations=4)
     return out.astype(np.int32) + 1

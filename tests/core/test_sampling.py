@@ -5,18 +5,18 @@ import numpy as np
 from napari_frugalseg.core.sampling import PatchSampler, Sample
 
 
-def _centre_shares(labels: np.ndarray, n_classes: int | None, draws: int = 4000) -> dict[int, float]:
+def _centre_shares(labels: np.ndarray, n_classes: int, draws: int = 4000) -> dict[int, float]:
     """How often each label value is the centre of a 1x1 patch (no jitter at that size)."""
     sample = Sample(np.zeros((1,) + labels.shape, np.float32), labels)
-    sampler = PatchSampler([sample], (1, 1), np.random.default_rng(0), augment=False, n_classes=n_classes)
+    sampler = PatchSampler([sample], (1, 1), np.random.default_rng(0), n_classes, augment=False)
     _, y, _ = sampler.draw(draws)
     values, counts = np.unique(y, return_counts=True)
     return dict(zip(values.tolist(), (counts / draws).tolist()))
 
 
 def _labels() -> np.ndarray:
-    """Class 1: a long stroke; class 2: a few pixels; codes 3 and 4 (two partial-class
-    groups of a 2-class model): large regions."""
+    """Class 1: a long stroke; class 2: a few pixels; values 3 and 4: large regions (classes
+    of a 4-class model, or two partial-class groups of a 2-class model)."""
     labels = np.zeros((40, 40), np.int32)
     labels[2, :] = 1
     labels[5, 3:6] = 2
@@ -26,7 +26,7 @@ def _labels() -> np.ndarray:
 
 
 def test_a_class_with_a_few_pixels_is_drawn_as_often_as_a_long_stroke():
-    shares = _centre_shares(_labels(), n_classes=None)
+    shares = _centre_shares(_labels(), n_classes=4)
     assert abs(shares[2] - shares[1]) < 0.04  # 3 pixels against 40
     assert abs(shares[2] - 0.25) < 0.04  # every value its own class: four draws
 

@@ -90,10 +90,10 @@ class PatchSampler:
         samples: Sequence[Sample],
         patch_size: Sequence[int],
         rng: np.random.Generator,
+        n_classes: int,
         augment: bool = True,
         intensity_jitter: float = 0.15,
         elastic: bool = False,
-        n_classes: int | None = None,
     ):
         self.samples = list(samples)
         self.patch_size = tuple(int(p) for p in patch_size)
@@ -107,7 +107,7 @@ class PatchSampler:
             nz = np.flatnonzero(flat)
             values = flat[nz]
             for v in np.unique(values):
-                key = int(v) if n_classes is None or v <= n_classes else n_classes + 1
+                key = min(int(v), n_classes + 1)  # partial-class codes share one key
                 self.index.setdefault(key, []).append((i, nz[values == v]))
         self.classes = sorted(self.index)
         if not self.classes:

@@ -179,10 +179,10 @@ class Trainer:
             samples,
             self.config.patch_size,
             self.rng,
+            k,
             augment=tc.augment,
             intensity_jitter=tc.intensity_jitter,
             elastic=tc.elastic,
-            n_classes=k,
         )
         self.val_batches = self._val_patches([s for s in val_samples if s.labels.any()])
         self._version = version
