@@ -48,10 +48,10 @@ def score(ds: Dataset, test: list[int], predictions: list[np.ndarray]) -> np.nda
 
 
 def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=128, batch_size=8, seed=0,
-                tta=False):
+                tta=False, affinity=TrainConfig.affinity_weight):
     """Train for ``seconds``; rows (method, predictions, train s, predict s, steps), one more
     with ``tta``: the same model predicting with test-time flips (``frugalseg predict --tta``)."""
-    tc = TrainConfig(max_seconds=seconds, seed=seed, batch_size=batch_size)
+    tc = TrainConfig(max_seconds=seconds, seed=seed, batch_size=batch_size, affinity_weight=affinity)
     config = ModelConfig(classes=ds.classes, in_channels=ds.images[0].shape[0], width=width,
                          depth=depth, patch_size=(patch, patch))
     data = TrainingData([ds.images[i] for i in train], labels, config.norm_percentiles)
@@ -118,6 +118,8 @@ def main(argv=None) -> int:
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--affinity", type=float, default=TrainConfig.affinity_weight,
+                   help="weight of the edge-aware neighbour-agreement term (0 = off)")
     p.add_argument("--tta", action="store_true", help="also score the networks with test-time flips")
     p.add_argument("--per-image", action="store_true",
                    help="also print each held-out image's target Dice and predicted/true area")
@@ -125,7 +127,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     net = dict(width=args.width, depth=args.depth, patch=args.patch, batch_size=args.batch_size,
-               tta=args.tta)
+               tta=args.tta, affinity=args.affinity)
     rows = []
     print(f"label efficiency: {args.seconds:.0f} s of training per network, held-out images; network {net}")
     header = f"{'set':<15}{'labels':<8}{'method':<14}{'target Dice':>12}  {'per-class Dice':<44}{'train s':>8}{'steps':>7}{'pred s':>8}"

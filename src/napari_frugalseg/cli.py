@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 
+from napari_frugalseg.core.config import TrainConfig
 from napari_frugalseg.core.errors import FrugalsegError
 
 EXIT_ERROR = 2
@@ -31,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--robust", type=float, default=0.0, metavar="Q",
                    help="noise-robust loss for noisy masks: generalized cross-entropy with this "
                    "q (0.7 typical; 0 = plain cross-entropy)")
+    t.add_argument("--affinity", type=float, default=TrainConfig.affinity_weight, metavar="W",
+                   help="weight of the term that makes neighbours of similar intensity agree, "
+                   "carrying strokes out to the image's edges (0 = off)")
     t.add_argument("--out", required=True, type=Path, help="model folder to write")
     t.add_argument("--max-seconds", type=float, default=None)
     t.add_argument("--max-steps", type=int, default=None)
@@ -124,7 +128,7 @@ def train(args) -> int:
     from tqdm import tqdm
 
     from napari_frugalseg.core.bundle import load_bundle, save_bundle
-    from napari_frugalseg.core.config import TrainConfig, new_model_config
+    from napari_frugalseg.core.config import new_model_config
     from napari_frugalseg.core.ensemble import EnsembleTrainer
     from napari_frugalseg.core.labels import check_training_labels, default_class_names
     from napari_frugalseg.core.library import add_model, check_name, resolve_model
@@ -133,6 +137,22 @@ def train(args) -> int:
 
     if bool(args.dataset) == bool(args.image or args.labels):
         raise FrugalsegError("give either --dataset SPEC or --image ... --labels ...")
+    max_seconds = args.max_seconds
+    if max_seconds is None and args.max_steps is None:
+        max_seconds = 120.0
+    try:
+        tc = TrainConfig(
+            max_steps=args.max_steps,
+            max_seconds=max_seconds,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            device=args.device,
+            exclusion_weight=args.exclusion_weight,
+            robust_q=args.robust,
+            affinity_weight=args.affinity,
+        )
+    except ValueError as exc:  # a bad option: say so before reading any file
+        raise FrugalsegError(str(exc)) from None
     if args.ensemble < 1:
         raise FrugalsegError("--ensemble needs at least 1 member")
     if args.name:
@@ -172,18 +192,6 @@ def train(args) -> int:
             names or default_class_names(n_classes), images[0].shape[0], ndim,
             min(im.shape[1] for im in images), args.patch_size, args.width, args.depth,
         )
-    max_seconds = args.max_seconds
-    if max_seconds is None and args.max_steps is None:
-        max_seconds = 120.0
-    tc = TrainConfig(
-        max_steps=args.max_steps,
-        max_seconds=max_seconds,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        device=args.device,
-        exclusion_weight=args.exclusion_weight,
-        robust_q=args.robust,
-    )
     trainer = EnsembleTrainer(
         TrainingData(images, labels, config.norm_percentiles, sets, weights),
         config, tc, args.ensemble, start,

@@ -103,6 +103,9 @@ def test_bad_training_input(tmp_path, files, capsys):
     cases.append(([str(tmp_path / "garbage.tif")], [str(files["lab"])], ["garbage.tif", "cannot be read"]))
     for images, labels, fragments in cases:
         _expect_error(capsys, ["train", "--image", *images, "--labels", *labels, "--out", str(out), *FAST], *fragments)
+    for option, fragments in [(["--affinity", "-1"], ["affinity"]), (["--robust", "2"], ["robust"])]:
+        _expect_error(capsys, ["train", "--image", img, "--labels", str(files["lab"]), "--out", str(out),
+                               *FAST, *option], *fragments)
     assert not out.exists()
 
 

@@ -3,6 +3,7 @@ import torch.nn.functional as F
 
 from napari_frugalseg.core.losses import (
     PartialLoss,
+    affinity_loss,
     masked_soft_dice,
     partial_cross_entropy,
     partial_loss,
@@ -74,3 +75,46 @@ def test_pixel_weights_scale_what_a_pixel_teaches():
     unl = labels.clone()
     unl[0, 0, 0] = 0
     assert torch.allclose(partial_loss(logits, labels, weights=w), partial_loss(logits, unl), atol=1e-6)
+
+
+def _two_regions(size=24):
+    """An image dark on the left half, bright on the right, and logits that split it at x."""
+    image = torch.zeros(1, 1, size, size)
+    image[..., size // 2 :] = 1.0
+
+    def split_at(x):
+        logits = torch.zeros(1, 2, size, size)
+        logits[:, 0, :, :x] = 20.0
+        logits[:, 1, :, x:] = 20.0
+        return logits
+
+    return image, split_at
+
+
+def test_affinity_is_zero_for_one_class_and_cheapest_on_the_image_edge():
+    image, split_at = _two_regions()
+    assert affinity_loss(split_at(0), image).item() < 1e-6  # one class everywhere
+    on_edge, off_edge = affinity_loss(split_at(12), image), affinity_loss(split_at(6), image)
+    assert on_edge.item() < 1e-3 < off_edge.item()
+    # 3D: the same holds along every axis
+    volume = image.unsqueeze(2).expand(1, 1, 4, 24, 24)
+    assert affinity_loss(split_at(12).unsqueeze(2).expand(1, 2, 4, 24, 24), volume).item() < 1e-3
+
+
+def test_affinity_carries_strokes_to_the_image_edge():
+    """With one labelled pixel per region, cross-entropy alone teaches nothing elsewhere; the
+    affinity term fills each region with its stroke's class and stops at the edge."""
+    image, _ = _two_regions(12)
+    labels = torch.zeros(1, 12, 12, dtype=torch.long)
+    labels[0, 6, 1], labels[0, 6, 7] = 1, 2  # the edge lies between x = 5 and 6, off-centre
+    truth = torch.where(image[:, 0] > 0.5, 2, 1)
+    for weight, fills in [(0.0, False), (1.0, True)]:
+        logits = torch.zeros(1, 2, 12, 12, requires_grad=True)
+        opt = torch.optim.SGD([logits], lr=1.0)
+        for _ in range(300):
+            opt.zero_grad()
+            loss = partial_cross_entropy(logits, labels) + weight * affinity_loss(logits, image)
+            loss.backward()
+            opt.step()
+        agree = (logits.argmax(1) + 1 == truth).float().mean().item()
+        assert (agree == 1.0) == fills, (weight, agree)

@@ -69,6 +69,9 @@ class TrainConfig:
     dice_weight: float = 1.0
     exclusion_weight: float = 0.0  # partial-class labels only
     robust_q: float = 0.0  # > 0: generalized cross-entropy for noisy labels (0.7 typical)
+    # edge-aware neighbour agreement on all pixels (losses.affinity_loss; 0 = off): carries
+    # strokes to the image's edges (benchmarks/real_scribbles.py)
+    affinity_weight: float = 0.1
     val_fraction: float = 0.2
     val_every: int = 25
     seed: int | None = 0
@@ -86,6 +89,8 @@ class TrainConfig:
             raise ValueError("max_seconds must be positive")
         if not 0.0 <= self.robust_q <= 1.0:
             raise ValueError("robust_q must be in [0, 1] (0 = plain cross-entropy)")
+        if self.affinity_weight < 0:
+            raise ValueError("affinity_weight must be >= 0 (0 = off)")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError("val_fraction must be in [0, 1)")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -145,6 +146,39 @@ def exclusion_loss(logits: torch.Tensor, codes: torch.Tensor, allowed: torch.Ten
     probs = torch.softmax(logits.float(), dim=1)
     overlap = 2 * (probs * excluded).sum(dims) / (probs.sum(dims) + excluded.sum(dims) + 1.0)
     return overlap[present].mean()
+
+
+def _neighbour_offsets(ndim: int, radius: int) -> list[tuple[int, ...]]:
+    """Half of the nonzero offsets in the (2 radius + 1)^ndim cube: each pair once."""
+    grid = np.stack(np.meshgrid(*[np.arange(-radius, radius + 1)] * ndim, indexing="ij"), -1)
+    offsets = [tuple(int(v) for v in o) for o in grid.reshape(-1, ndim)]
+    return [o for o in offsets if o > (0,) * ndim]
+
+
+def affinity_loss(
+    logits: torch.Tensor, image: torch.Tensor, radius: int = 2, sigma: float = 0.15
+) -> torch.Tensor:
+    """Edge-aware neighbour agreement over all pixels, labelled or not (a local CRF loss,
+    after Tang et al. 2018's regularised losses for scribbles).
+
+    For each pair of pixels at most ``radius`` apart on every axis, the chance that they get
+    different classes (1 - p_i . p_j) is weighted by their image similarity
+    exp(-|I_i - I_j|^2 / 2 sigma^2), so a prediction is pushed to follow the image's edges
+    into the unlabelled pixels between the strokes instead of stopping where the strokes end.
+    ``image`` (B, C, *spatial) is the normalised input (intensities about 0..1).
+    """
+    probs = torch.softmax(logits.float(), dim=1)
+    img = image.float()
+    spatial = probs.shape[2:]
+    terms = []
+    for offset in _neighbour_offsets(len(spatial), radius):
+        a = tuple(slice(max(0, -o), n - max(0, o)) for o, n in zip(offset, spatial))
+        b = tuple(slice(max(0, o), n - max(0, -o)) for o, n in zip(offset, spatial))
+        a, b = (slice(None), slice(None)) + a, (slice(None), slice(None)) + b
+        similarity = torch.exp(-((img[a] - img[b]) ** 2).sum(1) / (2 * sigma**2))
+        differ = 1 - (probs[a] * probs[b]).sum(1)
+        terms.append((similarity * differ).mean())
+    return torch.stack(terms).mean()
 
 
 def partial_loss(

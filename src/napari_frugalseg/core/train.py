@@ -22,7 +22,7 @@ from .config import ModelConfig, TrainConfig
 from .device import resolve_device
 from .errors import FrugalsegError
 from .labels import dice_per_class, split_strokes
-from .losses import allowed_table, partial_loss
+from .losses import affinity_loss, allowed_table, partial_loss
 from .model import UNet, build_model
 from .predict import Predictor
 from .sampling import PatchSampler, Sample, crop, model_samples, percentile_normalize
@@ -248,6 +248,8 @@ class Trainer:
             logits, y, tc.ce_weight, tc.dice_weight, self.allowed, tc.exclusion_weight, weights,
             tc.robust_q,
         )
+        if tc.affinity_weight:
+            loss = loss + tc.affinity_weight * affinity_loss(logits, x)
         if not torch.isfinite(loss):
             raise FrugalsegError("training diverged (loss is not finite); try a lower learning rate")
         if self.scaler:

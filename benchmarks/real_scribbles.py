@@ -1,0 +1,61 @@
+"""Real hand-drawn scribbles: the demo's image, network (by affinity weight) vs random forest.
+
+The shipped 'blobs' sample carries real scribbles (a few strokes in one corner of the image, as
+a user draws them, not spread over every object like the skeleton scribbles of
+label_efficiency.py) and reference masks. Each method learns from the scribbles and is scored
+by Dice over the whole image against the reference, as `frugalseg demo` does. The affinity term
+(core/losses.affinity_loss) makes neighbours of similar intensity agree; this shows what it
+does where strokes cover a small part of the image. Run from the repository root:
+
+    python benchmarks/real_scribbles.py                      # 45 s per network, seeds 0 1
+    python benchmarks/real_scribbles.py --affinity 0 0.1 1 --seconds 45 --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from common import parser
+from label_efficiency import run_forest, run_network, score
+from napari_frugalseg.cli import sample_path
+from napari_frugalseg.core.config import TrainConfig
+from napari_frugalseg.core.datasets import Dataset
+from napari_frugalseg.core.io import read_array, read_image
+
+
+def main(argv=None) -> int:
+    p = parser(__doc__)
+    p.add_argument("--affinity", nargs="+", type=float, default=[0.0, TrainConfig.affinity_weight, 1.0])
+    p.add_argument("--seconds", type=float, default=45.0)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    args = p.parse_args(argv)
+
+    truth = np.where(read_array(sample_path("blobs_labeled.tif")) > 0, 2, 1).astype(np.int32)
+    scribbles = read_array(sample_path("blobs_annotations.tif")).astype(np.int32)
+    ds = Dataset("blobs", ("background", "blob"), [read_image(sample_path("blobs.tif"))], [truth], ["blobs"])
+    print(f"real scribbles on 'blobs': {np.count_nonzero(scribbles)} labelled pixels "
+          f"({np.count_nonzero(scribbles) / scribbles.size:.1%}), {args.seconds:.0f} s per network, "
+          f"seeds {args.seeds}; Dice over the whole image against the reference masks")
+    print(f"{'method':<24}{'blob Dice':>10}  {'per seed':<24}{'blob area':>10}{'steps':>7}")
+    area = (truth == 2).sum()
+    for weight in args.affinity:
+        dice, areas, steps = [], [], []
+        for seed in args.seeds:
+            (_, preds, _, _, n), = run_network(ds, [0], [0], [scribbles], args.seconds, seed=seed,
+                                               affinity=weight)
+            dice.append(score(ds, [0], preds)[1])
+            areas.append((preds[0] == 2).sum() / area)
+            steps.append(n)
+        per_seed = " ".join(f"{d:.3f}" for d in dice)
+        print(f"{f'network, affinity {weight:g}':<24}{np.mean(dice):>10.3f}  {per_seed:<24}"
+              f"{np.mean(areas):>9.2f}x{int(np.mean(steps)):>7}", flush=True)
+    (_, preds, _, _, _), = run_forest(ds, [0], [0], [scribbles])
+    print(f"{'random forest':<24}{score(ds, [0], preds)[1]:>10.3f}  {'':<24}"
+          f"{(preds[0] == 2).sum() / area:>9.2f}x{'':>7}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
