@@ -16,7 +16,7 @@ Each method is trained once per seed; the table gives the mean over seeds (per-s
 brackets) and the training steps reached. ``--steps N`` budgets by steps instead of time, for
 ablations that must not depend on the machine's speed.
 
-    python benchmarks/partial_classes.py [--seconds 120] [--seeds 0 1] [--steps N]
+    python benchmarks/partial_classes.py [--seconds 120] [--seeds 0 1] [--steps N] [--affinity W]
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def train(images, labels, classes, share, args, seed, sets=()):
     budget = ({"max_steps": int(args.steps * share), "max_seconds": None} if args.steps
               else {"max_seconds": args.seconds * share})
     tc = TrainConfig(seed=seed, batch_size=args.batch_size,
-                     exclusion_weight=args.exclusion_weight if sets else 0.0, **budget)
+                     exclusion_weight=args.exclusion_weight if sets else 0.0,
+                     affinity_weight=args.affinity, **budget)
     trainer = Trainer(TrainingData(images, labels, config.norm_percentiles, sets), config, tc)
     for _ in trainer.run():
         pass
@@ -65,6 +66,8 @@ def main(argv=None) -> int:
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--exclusion-weight", type=float, default=0.0)
+    p.add_argument("--affinity", type=float, default=TrainConfig.affinity_weight,
+                   help="weight of the edge-aware neighbour-agreement term (0 = off)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     p.add_argument("--steps", type=int, default=None, help="budget by steps instead of seconds")
     p.add_argument("--methods", nargs="+", default=["marginal", "naive", "all labels", "per-dataset"],

@@ -191,7 +191,8 @@ def partial_loss(
     weights: torch.Tensor | None = None,
     robust_q: float = 0.0,
 ) -> torch.Tensor:
-    """The default objective: weighted partial cross-entropy plus masked soft Dice.
+    """The label part of the default objective: weighted partial cross-entropy plus masked
+    soft Dice (the Trainer adds ``affinity_loss``, which reads the image, never a label).
 
     With an ``allowed`` table (partial-class codes above K) the cross-entropy becomes the
     marginal loss, the Dice term scores each code's group of classes, and an exclusion term
