@@ -275,7 +275,7 @@ def predict(args) -> int:
                 bundle.models, bundle.config, image, device, probabilities=args.probabilities,
                 name=str(path), tta=args.tta, uncertainty=maps,
             )
-            with tqdm(desc=path.name, unit="band", file=sys.stderr, leave=False) as bar:
+            with tqdm(desc=path.name, unit="band", file=sys.stderr, leave=False, delay=0.5) as bar:
                 while True:
                     try:
                         prog = next(gen)
