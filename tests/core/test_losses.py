@@ -96,6 +96,8 @@ def test_affinity_is_zero_for_one_class_and_cheapest_on_the_image_edge():
     assert affinity_loss(split_at(0), image).item() < 1e-6  # one class everywhere
     on_edge, off_edge = affinity_loss(split_at(12), image), affinity_loss(split_at(6), image)
     assert on_edge.item() < 1e-3 < off_edge.item()
+    # labelled pixels have their own supervision: a label on every pixel leaves no term
+    assert affinity_loss(split_at(6), image, torch.ones(1, 24, 24, dtype=torch.long)).item() == 0
     # 3D: the same holds along every axis
     volume = image.unsqueeze(2).expand(1, 1, 4, 24, 24)
     assert affinity_loss(split_at(12).unsqueeze(2).expand(1, 2, 4, 24, 24), volume).item() < 1e-3
@@ -113,7 +115,7 @@ def test_affinity_carries_strokes_to_the_image_edge():
         opt = torch.optim.SGD([logits], lr=1.0)
         for _ in range(300):
             opt.zero_grad()
-            loss = partial_cross_entropy(logits, labels) + weight * affinity_loss(logits, image)
+            loss = partial_cross_entropy(logits, labels) + weight * affinity_loss(logits, image, labels)
             loss.backward()
             opt.step()
         agree = (logits.argmax(1) + 1 == truth).float().mean().item()

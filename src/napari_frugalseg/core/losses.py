@@ -156,7 +156,8 @@ def _neighbour_offsets(ndim: int, radius: int) -> list[tuple[int, ...]]:
 
 
 def affinity_loss(
-    logits: torch.Tensor, image: torch.Tensor, radius: int = 2, sigma: float = 0.15
+    logits: torch.Tensor, image: torch.Tensor, labels: torch.Tensor | None = None,
+    radius: int = 2, sigma: float = 0.15,
 ) -> torch.Tensor:
     """Edge-aware neighbour agreement over all pixels, labelled or not (a local CRF loss,
     after Tang et al. 2018's regularised losses for scribbles).
@@ -165,10 +166,13 @@ def affinity_loss(
     different classes (1 - p_i . p_j) is weighted by their image similarity
     exp(-|I_i - I_j|^2 / 2 sigma^2), so a prediction is pushed to follow the image's edges
     into the unlabelled pixels between the strokes instead of stopping where the strokes end.
-    ``image`` (B, C, *spatial) is the normalised input (intensities about 0..1).
+    ``image`` (B, C, *spatial) is the normalised input (intensities about 0..1). With ``labels``
+    only pairs with an unlabelled pixel (0) count: labelled pixels have their own supervision,
+    and densely or partially annotated images (a code on every pixel) get no term at all.
     """
     probs = torch.softmax(logits.float(), dim=1)
     img = image.float()
+    unlabelled = None if labels is None else (labels == 0)
     spatial = probs.shape[2:]
     terms = []
     for offset in _neighbour_offsets(len(spatial), radius):
@@ -177,6 +181,8 @@ def affinity_loss(
         a, b = (slice(None), slice(None)) + a, (slice(None), slice(None)) + b
         similarity = torch.exp(-((img[a] - img[b]) ** 2).sum(1) / (2 * sigma**2))
         differ = 1 - (probs[a] * probs[b]).sum(1)
+        if unlabelled is not None:
+            differ = differ * (unlabelled[a[:1] + a[2:]] | unlabelled[b[:1] + b[2:]])
         terms.append((similarity * differ).mean())
     return torch.stack(terms).mean()
 

@@ -249,7 +249,7 @@ class Trainer:
             tc.robust_q,
         )
         if tc.affinity_weight:
-            loss = loss + tc.affinity_weight * affinity_loss(logits, x)
+            loss = loss + tc.affinity_weight * affinity_loss(logits, x, y)
         if not torch.isfinite(loss):
             raise FrugalsegError("training diverged (loss is not finite); try a lower learning rate")
         if self.scaler:
