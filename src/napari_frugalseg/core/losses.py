@@ -159,7 +159,7 @@ def affinity_loss(
     logits: torch.Tensor, image: torch.Tensor, labels: torch.Tensor | None = None,
     radius: int = 2, sigma: float = 0.15,
 ) -> torch.Tensor:
-    """Edge-aware neighbour agreement over all pixels, labelled or not (a local CRF loss,
+    """Edge-aware neighbour agreement that reaches the unlabelled pixels (a local CRF loss,
     after Tang et al. 2018's regularised losses for scribbles).
 
     For each pair of pixels at most ``radius`` apart on every axis, the chance that they get
