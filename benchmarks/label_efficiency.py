@@ -7,6 +7,7 @@ scored by per-class Dice over all pixels of held-out images. Run from the reposi
     python benchmarks/label_efficiency.py                       # 1 %, 120 s, all three sets
     python benchmarks/label_efficiency.py --fractions 0.005 0.01 0.02 --seconds 120
     python benchmarks/label_efficiency.py --sets dsb2018 --tta --per-image   # where it loses
+    python benchmarks/label_efficiency.py --no-dense --seed 1 --affinity 0   # an A/B of one term
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def main(argv=None) -> int:
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0, help="seed of the networks' training")
     p.add_argument("--affinity", type=float, default=TrainConfig.affinity_weight,
                    help="weight of the edge-aware neighbour-agreement term (0 = off)")
     p.add_argument("--tta", action="store_true", help="also score the networks with test-time flips")
@@ -127,7 +129,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     net = dict(width=args.width, depth=args.depth, patch=args.patch, batch_size=args.batch_size,
-               tta=args.tta, affinity=args.affinity)
+               tta=args.tta, affinity=args.affinity, seed=args.seed)
     rows = []
     print(f"label efficiency: {args.seconds:.0f} s of training per network, held-out images; network {net}")
     header = f"{'set':<15}{'labels':<8}{'method':<14}{'target Dice':>12}  {'per-class Dice':<44}{'train s':>8}{'steps':>7}{'pred s':>8}"

@@ -5,7 +5,8 @@ a user draws them, not spread over every object like the skeleton scribbles of
 label_efficiency.py) and reference masks. Each method learns from the scribbles and is scored
 by Dice over the whole image against the reference, as `frugalseg demo` does. The affinity term
 (core/losses.affinity_loss) makes neighbours of similar intensity agree; this shows what it
-does where strokes cover a small part of the image. Run from the repository root:
+does where strokes cover a small part of the image. Otsu's threshold (no scribbles) is printed
+as a reference for how wide the reference masks are drawn. Run from the repository root:
 
     python benchmarks/real_scribbles.py                      # 45 s per network, seeds 0 1
     python benchmarks/real_scribbles.py --affinity 0 0.1 1 --seconds 45 --seeds 0 1 2
@@ -16,10 +17,11 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from skimage.filters import threshold_otsu
 
 from common import parser
 from label_efficiency import run_forest, run_network, score
-from napari_frugalseg.cli import sample_path
+from napari_frugalseg.cli import DEMO_CLASSES, demo_sample
 from napari_frugalseg.core.config import TrainConfig
 from napari_frugalseg.core.datasets import Dataset
 from napari_frugalseg.core.io import read_array, read_image
@@ -32,9 +34,9 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     args = p.parse_args(argv)
 
-    truth = np.where(read_array(sample_path("blobs_labeled.tif")) > 0, 2, 1).astype(np.int32)
-    scribbles = read_array(sample_path("blobs_annotations.tif")).astype(np.int32)
-    ds = Dataset("blobs", ("background", "blob"), [read_image(sample_path("blobs.tif"))], [truth], ["blobs"])
+    image_path, scribbles_path, truth = demo_sample()
+    scribbles = read_array(scribbles_path).astype(np.int32)
+    ds = Dataset("blobs", DEMO_CLASSES, [read_image(image_path)], [truth], ["blobs"])
     print(f"real scribbles on 'blobs': {np.count_nonzero(scribbles)} labelled pixels "
           f"({np.count_nonzero(scribbles) / scribbles.size:.1%}), {args.seconds:.0f} s per network, "
           f"seeds {args.seeds}; Dice over the whole image against the reference masks")
@@ -51,9 +53,10 @@ def main(argv=None) -> int:
         per_seed = " ".join(f"{d:.3f}" for d in dice)
         print(f"{f'network, affinity {weight:g}':<24}{np.mean(dice):>10.3f}  {per_seed:<24}"
               f"{np.mean(areas):>9.2f}x{int(np.mean(steps)):>7}", flush=True)
-    (_, preds, _, _, _), = run_forest(ds, [0], [0], [scribbles])
-    print(f"{'random forest':<24}{score(ds, [0], preds)[1]:>10.3f}  {'':<24}"
-          f"{(preds[0] == 2).sum() / area:>9.2f}x{'':>7}")
+    (_, forest, _, _, _), = run_forest(ds, [0], [0], [scribbles])
+    otsu = np.where(ds.images[0][0] > threshold_otsu(ds.images[0][0]), 2, 1)  # no scribbles at all
+    for method, pred in [("random forest", forest[0]), ("Otsu threshold", otsu)]:
+        print(f"{method:<24}{score(ds, [0], [pred])[1]:>10.3f}  {'':<24}{(pred == 2).sum() / area:>9.2f}x")
     return 0
 
 

@@ -361,13 +361,25 @@ def sample_path(name: str) -> Path:
     return Path(str(files("napari_frugalseg") / "data" / name))
 
 
-def demo(args) -> int:
+DEMO_CLASSES = ("background", "blob")
+
+
+def demo_sample():
+    """The demo's real sample: image path, scribbles path (1 = background, 2 = blob) and the
+    reference labels (values 1..2) from its instance masks."""
     import numpy as np
 
     from napari_frugalseg.core.io import read_array
+
+    truth = (read_array(sample_path("blobs_labeled.tif")) > 0).astype(np.int32) + 1
+    return sample_path("blobs.tif"), sample_path("blobs_annotations.tif"), truth
+
+
+def demo(args) -> int:
+    from napari_frugalseg.core.io import read_array
     from napari_frugalseg.core.labels import dice_per_class
 
-    image, labels = sample_path("blobs.tif"), sample_path("blobs_annotations.tif")
+    image, labels, truth = demo_sample()
     out = args.out
     print(
         "frugalseg demo: 'blobs' (real image, real hand-drawn scribbles: 1 = background, "
@@ -376,7 +388,7 @@ def demo(args) -> int:
     t0 = time.perf_counter()
     rc = main([
         "train", "--image", str(image), "--labels", str(labels), "--out", str(out / "model"),
-        "--max-seconds", str(args.max_seconds), "--classes", "background", "blob",
+        "--max-seconds", str(args.max_seconds), "--classes", *DEMO_CLASSES,
     ])
     if rc:
         return rc
@@ -384,7 +396,6 @@ def demo(args) -> int:
     if rc:
         return rc
     pred = read_array(out / "blobs.tif")
-    truth = (read_array(sample_path("blobs_labeled.tif")) > 0).astype(np.int32) + 1
     dice = dice_per_class(pred, truth, 2)
     print(f"done in {time.perf_counter() - t0:.0f} s; mask in {out / 'blobs.tif'}, model in {out / 'model'}")
     print(f"Dice against the reference labels: background {dice[0]:.3f}, blob {dice[1]:.3f}")

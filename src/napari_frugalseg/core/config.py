@@ -69,8 +69,8 @@ class TrainConfig:
     dice_weight: float = 1.0
     exclusion_weight: float = 0.0  # partial-class labels only
     robust_q: float = 0.0  # > 0: generalized cross-entropy for noisy labels (0.7 typical)
-    # edge-aware neighbour agreement on all pixels (losses.affinity_loss; 0 = off): carries
-    # strokes to the image's edges (benchmarks/real_scribbles.py)
+    # edge-aware neighbour agreement reaching the unlabelled pixels (losses.affinity_loss;
+    # 0 = off): carries strokes to the image's edges (benchmarks/real_scribbles.py)
     affinity_weight: float = 0.1
     val_fraction: float = 0.2
     val_every: int = 25

@@ -8,9 +8,9 @@ them. Pure functions first, thin ``nn.Module`` wrappers after.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -150,9 +150,8 @@ def exclusion_loss(logits: torch.Tensor, codes: torch.Tensor, allowed: torch.Ten
 
 def _neighbour_offsets(ndim: int, radius: int) -> list[tuple[int, ...]]:
     """Half of the nonzero offsets in the (2 radius + 1)^ndim cube: each pair once."""
-    grid = np.stack(np.meshgrid(*[np.arange(-radius, radius + 1)] * ndim, indexing="ij"), -1)
-    offsets = [tuple(int(v) for v in o) for o in grid.reshape(-1, ndim)]
-    return [o for o in offsets if o > (0,) * ndim]
+    cube = itertools.product(range(-radius, radius + 1), repeat=ndim)
+    return [o for o in cube if o > (0,) * ndim]
 
 
 def affinity_loss(
@@ -176,13 +175,13 @@ def affinity_loss(
     spatial = probs.shape[2:]
     terms = []
     for offset in _neighbour_offsets(len(spatial), radius):
-        a = tuple(slice(max(0, -o), n - max(0, o)) for o, n in zip(offset, spatial))
-        b = tuple(slice(max(0, o), n - max(0, -o)) for o, n in zip(offset, spatial))
-        a, b = (slice(None), slice(None)) + a, (slice(None), slice(None)) + b
+        # the spatial axes come last in every tensor: index them after an Ellipsis
+        a = (...,) + tuple(slice(max(0, -o), n - max(0, o)) for o, n in zip(offset, spatial))
+        b = (...,) + tuple(slice(max(0, o), n - max(0, -o)) for o, n in zip(offset, spatial))
         similarity = torch.exp(-((img[a] - img[b]) ** 2).sum(1) / (2 * sigma**2))
         differ = 1 - (probs[a] * probs[b]).sum(1)
         if unlabelled is not None:
-            differ = differ * (unlabelled[a[:1] + a[2:]] | unlabelled[b[:1] + b[2:]])
+            differ = differ * (unlabelled[a] | unlabelled[b])
         terms.append((similarity * differ).mean())
     return torch.stack(terms).mean()
 
@@ -198,7 +197,8 @@ def partial_loss(
     robust_q: float = 0.0,
 ) -> torch.Tensor:
     """The label part of the default objective: weighted partial cross-entropy plus masked
-    soft Dice (the Trainer adds ``affinity_loss``, which reads the image, never a label).
+    soft Dice (the Trainer adds ``affinity_loss``, which reads the image and where pixels are
+    unlabelled, never a label's class).
 
     With an ``allowed`` table (partial-class codes above K) the cross-entropy becomes the
     marginal loss, the Dice term scores each code's group of classes, and an exclusion term
