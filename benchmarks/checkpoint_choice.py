@@ -3,7 +3,8 @@
 The plugin's usual case: one ISBI 2012 slice scribbled by hand (1 % skeleton scribbles,
 thickened by a 3-pixel brush as napari paints them), small patches, a short run. At every
 validation the membrane Dice on held-out slices is measured too. Reported per seed: the
-held-out-slice Dice of the checkpoint the trainer keeps (running mean, ``Trainer._smooth``),
+held-out-slice Dice of the checkpoint the trainer keeps (running mean, ``Trainer._smooth``, and
+``TrainConfig.checkpoint_slack``),
 of the one the raw maximum of the held-out-stroke scores would have kept, and of the last.
 Run from the repository root:
 
@@ -56,7 +57,7 @@ def main(argv=None) -> int:
 
     print(f"checkpoint choice: ISBI slice {train_ids[0]}, 1 % brushed scribbles, {args.steps} steps, "
           f"membrane Dice on held-out slices {test}")
-    print(f"{'seed':<6}{'kept (running mean)':>22}{'raw maximum':>14}{'last':>8}")
+    print(f"{'seed':<6}{'kept (trainer)':>22}{'raw maximum':>14}{'last':>8}")
     rows = []
     for seed in args.seeds:
         tc = TrainConfig(max_steps=args.steps, max_seconds=None, val_every=10, seed=seed)

@@ -7,7 +7,8 @@ scored by per-class Dice over all pixels of held-out images. Run from the reposi
     python benchmarks/label_efficiency.py                       # 1 %, 120 s, all three sets
     python benchmarks/label_efficiency.py --fractions 0.005 0.01 0.02 --seconds 120
     python benchmarks/label_efficiency.py --sets dsb2018 --tta --per-image   # where it loses
-    python benchmarks/label_efficiency.py --no-dense --seed 1 --affinity 0   # an A/B of one term
+    python benchmarks/label_efficiency.py --seeds 0 1                  # mean over two seeds
+    python benchmarks/label_efficiency.py --no-dense --seeds 1 --affinity 0  # an A/B of one term
 """
 
 from __future__ import annotations
@@ -109,6 +110,28 @@ def run_forest(ds, train, test, labels, seed=0):
     return [("forest", preds, t_train, time.perf_counter() - t0, 0)]
 
 
+def print_summary(rows: list[dict], seeds: list[int]) -> None:
+    """Mean target Dice over seeds of each (set, labels, method), and network minus forest and
+    minus dense, the differences the targets are about."""
+    print(f"\nmean over seeds {seeds} (target Dice; per seed in brackets)")
+    means: dict[tuple[str, str, str], float] = {}
+    for key in dict.fromkeys((r["set"], r["labels"], r["method"]) for r in rows):
+        values = [r["target_dice"] for r in rows if (r["set"], r["labels"], r["method"]) == key]
+        means[key] = float(np.mean(values))
+        print(f"{key[0]:<15}{key[1]:<8}{key[2]:<14}{means[key]:>12.3f}  [" + " ".join(f"{v:.3f}" for v in values) + "]")
+    for (name, labels, method), value in means.items():
+        if labels == "dense" or method == "forest":
+            continue
+        forest = means.get((name, labels, "forest"))
+        dense = means.get((name, "dense", method))
+        parts = [f"{name} {labels} {method}:"]
+        if forest is not None:
+            parts.append(f"- forest {value - forest:+.3f}")
+        if dense is not None:
+            parts.append(f"- dense {value - dense:+.3f}")
+        print(" ".join(parts))
+
+
 def main(argv=None) -> int:
     p = parser(__doc__)
     p.add_argument("--sets", nargs="+", default=list(LOADERS), choices=list(LOADERS))
@@ -119,7 +142,8 @@ def main(argv=None) -> int:
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0, help="seed of the networks' training")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0],
+                   help="seeds of the networks' training and of the forest; with several, the mean is printed last")
     p.add_argument("--affinity", type=float, default=TrainConfig.affinity_weight,
                    help="weight of the edge-aware neighbour-agreement term (0 = off)")
     p.add_argument("--tta", action="store_true", help="also score the networks with test-time flips")
@@ -129,10 +153,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     net = dict(width=args.width, depth=args.depth, patch=args.patch, batch_size=args.batch_size,
-               tta=args.tta, affinity=args.affinity, seed=args.seed)
+               tta=args.tta, affinity=args.affinity)
     rows = []
     print(f"label efficiency: {args.seconds:.0f} s of training per network, held-out images; network {net}")
-    header = f"{'set':<15}{'labels':<8}{'method':<14}{'target Dice':>12}  {'per-class Dice':<44}{'train s':>8}{'steps':>7}{'pred s':>8}"
+    header = f"{'set':<15}{'labels':<8}{'method':<14}{'target Dice':>12}  {'per-class Dice':<44}{'train s':>8}{'steps':>7}{'pred s':>8}{'seed':>5}"
     print(header)
     for name in args.sets:
         ds = LOADERS[name](args.data)
@@ -141,23 +165,25 @@ def main(argv=None) -> int:
         runs = []
         for frac in args.fractions:
             scribbles = [skeleton_scribbles(ds.labels[i], frac, seed=i) for i in train]
-            runs.append((f"{frac:.1%}", lambda s=scribbles: run_network(ds, train, test, s, args.seconds, **net)))
-            runs.append((f"{frac:.1%}", lambda s=scribbles: run_forest(ds, train, test, s)))
+            runs.append((f"{frac:.1%}", lambda seed, s=scribbles: run_network(ds, train, test, s, args.seconds, seed=seed, **net)))
+            runs.append((f"{frac:.1%}", lambda seed, s=scribbles: run_forest(ds, train, test, s, seed)))
         if not args.no_dense:
             dense = [ds.labels[i] for i in train]
-            runs.append(("dense", lambda: run_network(ds, train, test, dense, args.seconds, **net)))
-        for labels_name, fn in runs:
-            for method, preds, t_train, t_pred, steps in fn():
-                dice = score(ds, test, preds)
-                per_class = " ".join(f"{c[:6]}={d:.3f}" for c, d in zip(ds.classes, dice))
-                print(f"{name:<15}{labels_name:<8}{method:<14}{dice[target]:>12.3f}  {per_class:<44}"
-                      f"{t_train:>8.1f}{steps:>7}{t_pred:>8.1f}", flush=True)
-                if args.per_image:
-                    print_per_image(ds, test, preds, target)
-                rows.append(dict(set=name, labels=labels_name, method=method, target=ds.classes[target],
-                                 target_dice=float(dice[target]),
-                                 dice=dict(zip(ds.classes, map(float, dice))),
-                                 train_s=t_train, steps=steps, predict_s=t_pred))
+            runs.append(("dense", lambda seed: run_network(ds, train, test, dense, args.seconds, seed=seed, **net)))
+        for seed in args.seeds:
+            for labels_name, fn in runs:
+                for method, preds, t_train, t_pred, steps in fn(seed):
+                    dice = score(ds, test, preds)
+                    per_class = " ".join(f"{c[:6]}={d:.3f}" for c, d in zip(ds.classes, dice))
+                    print(f"{name:<15}{labels_name:<8}{method:<14}{dice[target]:>12.3f}  {per_class:<44}"
+                          f"{t_train:>8.1f}{steps:>7}{t_pred:>8.1f}{seed:>5}", flush=True)
+                    if args.per_image:
+                        print_per_image(ds, test, preds, target)
+                    rows.append(dict(set=name, labels=labels_name, method=method, seed=seed,
+                                     target=ds.classes[target], target_dice=float(dice[target]),
+                                     dice=dict(zip(ds.classes, map(float, dice))),
+                                     train_s=t_train, steps=steps, predict_s=t_pred))
+    print_summary(rows, args.seeds)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0

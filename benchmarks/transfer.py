@@ -9,7 +9,7 @@ from scratch. Dice on the held-out ISBI images is reported at several points of 
 (weights as they were at that moment; the final row uses the best weights, as the CLI saves).
 Run from the repository root:
 
-    python benchmarks/transfer.py --pretrain-seconds 180 --seconds 120
+    python benchmarks/transfer.py --pretrain-seconds 180 --seconds 120 --seeds 0 1
 """
 
 from __future__ import annotations
@@ -54,39 +54,48 @@ def main(argv=None) -> int:
     p.add_argument("--marks", nargs="+", type=float, default=[15, 30, 60])
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--big-width", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="the mean over seeds is printed last")
     args = p.parse_args(argv)
 
     vnc = LOADERS["drosophila_vnc"](args.data)
-    src_config = ModelConfig(classes=vnc.classes, width=args.width)
-    src = Trainer(TrainingData(vnc.images, vnc.labels, src_config.norm_percentiles), src_config,
-                  TrainConfig(max_seconds=args.pretrain_seconds, seed=args.seed, val_fraction=0.0))
-    for _ in src.run():
-        pass
-    print(f"earlier model: {src.step} steps on all Drosophila VNC slices, dense, {args.pretrain_seconds:.0f} s")
-
     isbi = LOADERS["isbi2012"](args.data)
     train, test = split(isbi)
     scribbles = [skeleton_scribbles(isbi.labels[i], args.fraction, seed=i) for i in train]
     data = TrainingData([isbi.images[i] for i in train], scribbles)
-    tc = TrainConfig(max_seconds=args.seconds, seed=args.seed)
-    (tuned,), tuned_config = transfer(Bundle([src.model], src_config), isbi.classes, 1, 2, "VNC model")
-    runs = {
-        f"fine-tuned (width {args.width})": (tuned_config, tuned),
-        f"scratch (width {args.width})": (ModelConfig(classes=isbi.classes, width=args.width), None),
-        f"scratch (width {args.big_width})": (ModelConfig(classes=isbi.classes, width=args.big_width), None),
-    }
     marks = [m for m in args.marks if m < args.seconds]
-    print(f"ISBI 2012 membranes, {args.fraction:.1%} scribbles, {args.seconds:.0f} s each; "
-          "membrane Dice on held-out images at training time:")
-    print(f"{'method':<26}" + "".join(f"{f'{m:.0f} s':>9}" for m in marks) + f"{'end':>9}{'steps':>8}")
-    for name, (config, model) in runs.items():
-        trainer = Trainer(data, config, tc, model)
-        snaps = run(trainer, args.seconds, marks)
-        scores = [membrane_dice(m, config, isbi, test) for _, m in snaps]
-        scores += [float("nan")] * (len(marks) - len(scores))
-        scores.append(membrane_dice(trainer.model, config, isbi, test))
-        print(f"{name:<26}" + "".join(f"{s:>9.3f}" for s in scores) + f"{trainer.step:>8}", flush=True)
+    header = f"{'method':<26}" + "".join(f"{f'{m:.0f} s':>9}" for m in marks) + f"{'end':>9}{'steps':>8}"
+    table: dict[str, list[list[float]]] = {}
+    for seed in args.seeds:
+        src_config = ModelConfig(classes=vnc.classes, width=args.width)
+        src = Trainer(TrainingData(vnc.images, vnc.labels, src_config.norm_percentiles), src_config,
+                      TrainConfig(max_seconds=args.pretrain_seconds, seed=seed, val_fraction=0.0))
+        for _ in src.run():
+            pass
+        print(f"seed {seed}: earlier model {src.step} steps on all Drosophila VNC slices, dense, "
+              f"{args.pretrain_seconds:.0f} s; ISBI 2012 membranes, {args.fraction:.1%} scribbles, "
+              f"{args.seconds:.0f} s each; membrane Dice on held-out images at training time:")
+        print(header)
+        tc = TrainConfig(max_seconds=args.seconds, seed=seed)
+        (tuned,), tuned_config = transfer(Bundle([src.model], src_config), isbi.classes, 1, 2, "VNC model")
+        runs = {
+            f"fine-tuned (width {args.width})": (tuned_config, tuned),
+            f"scratch (width {args.width})": (ModelConfig(classes=isbi.classes, width=args.width), None),
+            f"scratch (width {args.big_width})": (ModelConfig(classes=isbi.classes, width=args.big_width), None),
+        }
+        for name, (config, model) in runs.items():
+            trainer = Trainer(data, config, tc, model)
+            snaps = run(trainer, args.seconds, marks)
+            scores = [membrane_dice(m, config, isbi, test) for _, m in snaps]
+            scores += [float("nan")] * (len(marks) - len(scores))
+            scores.append(membrane_dice(trainer.model, config, isbi, test))
+            table.setdefault(name, []).append(scores + [trainer.step])
+            print(f"{name:<26}" + "".join(f"{s:>9.3f}" for s in scores) + f"{trainer.step:>8}", flush=True)
+    if len(args.seeds) > 1:
+        print(f"mean over seeds {args.seeds}:")
+        print(header)
+        for name, rows in table.items():
+            *scores, steps = np.mean(rows, axis=0)
+            print(f"{name:<26}" + "".join(f"{s:>9.3f}" for s in scores) + f"{steps:>8.0f}")
     return 0
 
 

@@ -73,19 +73,38 @@ def test_best_checkpoint_is_restored(blobs):
         assert torch.equal(v.cpu(), t.best_state[k])
 
 
+def _run_noting_kept(t: Trainer) -> tuple[int, dict]:
+    """Run; the step and the weights of the last checkpoint the trainer said it kept."""
+    kept_at, kept = 0, {}
+    for p in t.run():
+        if p.improved:
+            kept_at, kept = p.step, {k: v.detach().clone() for k, v in t.model.state_dict().items()}
+    return kept_at, kept
+
+
 def test_a_single_lucky_validation_does_not_pick_the_checkpoint(blobs, monkeypatch):
     """One high held-out score among steady ones is noise: the checkpoint kept is the one
     after which held-out scores stay high (running mean of the validations)."""
     t = _trainer(blobs, steps=50)
     scores = iter([0.4, 0.9, 0.5, 0.8, 0.85])  # validations at steps 10 .. 50
     monkeypatch.setattr(t, "validate", lambda: next(scores))
-    kept = {}
-    for p in t.run():
-        if p.improved:
-            kept = {k: v.detach().clone() for k, v in t.model.state_dict().items()}
-            kept_at = p.step
+    kept_at, kept = _run_noting_kept(t)
     assert kept_at == 50  # running means 0.4, 0.65, 0.575, 0.6875, 0.76875; raw maximum at step 20
     assert t.best_score == pytest.approx(0.76875)
+    for k, v in t.model.state_dict().items():
+        assert torch.equal(v, kept[k])
+
+
+@pytest.mark.parametrize("slack,kept_step", [(0.02, 30), (0.0, 20)])
+def test_the_latest_checkpoint_as_good_as_the_best_is_kept(blobs, monkeypatch, slack, kept_step):
+    """Held-out strokes cannot tell 0.89 from 0.90: the later (lower learning rate) weights
+    are kept, unless held-out scores fall further than the slack."""
+    t = _trainer(blobs, steps=40, checkpoint_slack=slack)
+    scores = iter([0.9, 0.9, 0.88, 0.3])  # running means 0.9, 0.9, 0.89, 0.595
+    monkeypatch.setattr(t, "validate", lambda: next(scores))
+    kept_at, kept = _run_noting_kept(t)
+    assert kept_at == kept_step
+    assert t.best_score == pytest.approx(0.9) and t.kept_score == pytest.approx(0.89 if slack else 0.9)
     for k, v in t.model.state_dict().items():
         assert torch.equal(v, kept[k])
 

@@ -74,6 +74,10 @@ class TrainConfig:
     affinity_weight: float = 0.1
     val_fraction: float = 0.2
     val_every: int = 25
+    # the checkpoint kept is the latest whose smoothed held-out score is within this of the
+    # best: later weights (lower learning rate) generalise better than a few held-out strokes
+    # can tell (benchmarks/checkpoint_choice.py)
+    checkpoint_slack: float = 0.02
     seed: int | None = 0
     device: str = "auto"
     augment: bool = True
@@ -91,6 +95,8 @@ class TrainConfig:
             raise ValueError("robust_q must be in [0, 1] (0 = plain cross-entropy)")
         if self.affinity_weight < 0:
             raise ValueError("affinity_weight must be >= 0 (0 = off)")
+        if not 0.0 <= self.checkpoint_slack < 1.0:
+            raise ValueError("checkpoint_slack must be in [0, 1) (0 = the best score only)")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError("val_fraction must be in [0, 1)")
 

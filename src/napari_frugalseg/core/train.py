@@ -2,7 +2,8 @@
 
 ``TrainingData`` holds the images and their labels; labels can change while a ``Trainer``
 runs (new strokes in the GUI) and are picked up at the next step without a restart. Whole
-strokes are held out for validation; the best weights are kept and restored at the end.
+strokes are held out for validation; the best weights (the latest among those as good, within a
+slack) are kept and restored at the end.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ class Trainer:
         self.predictor = Predictor(self.model, self.device)
         self.history: list[dict[str, Any]] = []
         self.step = 0
-        self.best_score = -math.inf
+        self.best_score = -math.inf  # best smoothed validation score (or -loss) of the run
+        self.kept_score = -math.inf  # that of the checkpoint kept (see TrainConfig.checkpoint_slack)
         self.best_state: dict[str, torch.Tensor] | None = None
         self._smoothed: float | None = None  # running mean of the validation scores
         self.preview_fn: Callable[[Predictor], Any] | None = None
@@ -150,8 +152,9 @@ class Trainer:
 
     @property
     def val_score(self) -> float | None:
-        """Best smoothed mean Dice on held-out strokes so far (None without held-out strokes)."""
-        return self.best_score if self.val_batches and self.best_score > -math.inf else None
+        """Smoothed mean Dice on held-out strokes of the checkpoint kept (None without
+        held-out strokes)."""
+        return self.kept_score if self.val_batches and self.kept_score > -math.inf else None
 
     # -- data ------------------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -186,7 +189,8 @@ class Trainer:
         )
         self.val_batches = self._val_patches([s for s in val_samples if s.labels.any()])
         self._version = version
-        self.best_score, self.best_state, self._smoothed = -math.inf, None, None  # the yardstick changed
+        # the yardstick changed
+        self.best_score, self.kept_score, self.best_state, self._smoothed = -math.inf, -math.inf, None, None
 
     def _val_patches(self, samples: list[Sample], per_class: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
         """Fixed patches centred on held-out strokes, a few per class spread over all of them."""
@@ -248,7 +252,7 @@ class Trainer:
             logits, y, tc.ce_weight, tc.dice_weight, self.allowed, tc.exclusion_weight, weights,
             tc.robust_q,
         )
-        if tc.affinity_weight:
+        if tc.affinity_weight and bool((y == 0).any()):  # the term is zero without such pixels
             loss = loss + tc.affinity_weight * affinity_loss(logits, x, y)
         if not torch.isfinite(loss):
             raise FrugalsegError("training diverged (loss is not finite); try a lower learning rate")
@@ -267,7 +271,7 @@ class Trainer:
         """Train until the budget is spent or a stop is requested; returns the (best) model.
 
         Without arguments the budget of the TrainConfig applies. Whatever ends the loop
-        (budget, stop, an exception, closing the generator), the best weights are restored.
+        (budget, stop, an exception, closing the generator), the kept weights are restored.
         """
         tc = self.train_config
         if max_steps is None and max_seconds is None:
@@ -295,8 +299,9 @@ class Trainer:
                 if self.step % tc.val_every == 0 or end_now:
                     val = self.validate()
                     score = self._smooth(val) if val is not None else -ema
-                    if score > self.best_score:
-                        self.best_score, improved = score, True
+                    slack = tc.checkpoint_slack if val is not None else 0.0
+                    if score >= self.best_score - slack:
+                        self.best_score, self.kept_score, improved = max(score, self.best_score), score, True
                         self.best_state = copy.deepcopy(
                             {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
                         )
@@ -325,6 +330,7 @@ class Trainer:
         return model
 
     def restore_best(self) -> None:
-        """Put the best weights seen (by validation score, else smoothed loss) back."""
+        """Put the kept weights back: the latest within ``checkpoint_slack`` of the best
+        smoothed validation score, else those of the best smoothed loss."""
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
