@@ -143,7 +143,8 @@ def main(argv=None) -> int:
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seeds", nargs="+", type=int, default=[0],
-                   help="seeds of the networks' training and of the forest; with several, the mean is printed last")
+                   help="seeds of the networks' training and of the forest; the mean over seeds and the "
+                   "network - forest and - dense differences are printed last")
     p.add_argument("--affinity", type=float, default=TrainConfig.affinity_weight,
                    help="weight of the edge-aware neighbour-agreement term (0 = off)")
     p.add_argument("--tta", action="store_true", help="also score the networks with test-time flips")
