@@ -21,10 +21,10 @@ from skimage.filters import threshold_otsu
 
 from common import parser
 from label_efficiency import run_forest, run_network, score
-from napari_frugalseg.cli import DEMO_CLASSES, demo_sample
 from napari_frugalseg.core.config import TrainConfig
 from napari_frugalseg.core.datasets import Dataset
 from napari_frugalseg.core.io import read_array, read_image
+from napari_frugalseg.core.samples import DEMO_CLASSES, demo_sample
 
 
 def main(argv=None) -> int:

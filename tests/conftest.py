@@ -16,10 +16,8 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def blobs():
     """The shipped sample: (image (1, Y, X), scribbles, reference mask values 1..2)."""
-    from napari_frugalseg.cli import sample_path
     from napari_frugalseg.core.io import read_array, read_image
+    from napari_frugalseg.core.samples import demo_sample
 
-    image = read_image(sample_path("blobs.tif"))
-    scribbles = read_array(sample_path("blobs_annotations.tif")).astype(np.int32)
-    truth = (read_array(sample_path("blobs_labeled.tif")) > 0).astype(np.int32) + 1
-    return image, scribbles, truth
+    image_path, scribbles_path, truth = demo_sample()
+    return read_image(image_path), read_array(scribbles_path).astype(np.int32), truth

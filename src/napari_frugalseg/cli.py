@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from importlib.resources import files
 from pathlib import Path
 
 from napari_frugalseg.core.config import TrainConfig
@@ -356,28 +355,10 @@ def consensus(args) -> int:
 
 
 # -- demo -------------------------------------------------------------------------------------
-def sample_path(name: str) -> Path:
-    """Path of a file shipped in ``napari_frugalseg/data``."""
-    return Path(str(files("napari_frugalseg") / "data" / name))
-
-
-DEMO_CLASSES = ("background", "blob")
-
-
-def demo_sample():
-    """The demo's real sample: image path, scribbles path (1 = background, 2 = blob) and the
-    reference labels (values 1..2) from its instance masks."""
-    import numpy as np
-
-    from napari_frugalseg.core.io import read_array
-
-    truth = (read_array(sample_path("blobs_labeled.tif")) > 0).astype(np.int32) + 1
-    return sample_path("blobs.tif"), sample_path("blobs_annotations.tif"), truth
-
-
 def demo(args) -> int:
     from napari_frugalseg.core.io import read_array
     from napari_frugalseg.core.labels import dice_per_class
+    from napari_frugalseg.core.samples import DEMO_CLASSES, demo_sample
 
     image, labels, truth = demo_sample()
     out = args.out

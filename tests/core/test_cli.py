@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_frugalseg.cli import main, sample_path
+from napari_frugalseg.cli import main
+from napari_frugalseg.core.samples import sample_path
 from napari_frugalseg.core.bundle import load_bundle
 
 FAST = ["--max-steps", "3", "--width", "4", "--depth", "2", "--patch-size", "32", "--batch-size", "2"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from napari_frugalseg.cli import sample_path
+from napari_frugalseg.core.samples import sample_path
 from napari_frugalseg.core.io import read_array
 
 
