@@ -156,6 +156,11 @@ class Trainer:
         held-out strokes)."""
         return self.kept_score if self.val_batches and self.kept_score > -math.inf else None
 
+    @property
+    def smoothed_score(self) -> float | None:
+        """Running mean of the held-out scores so far: what checkpoints are chosen on."""
+        return self._smoothed
+
     # -- data ------------------------------------------------------------------------------
     def _refresh(self) -> None:
         """Rebuild sampler and validation set from the current labels."""
