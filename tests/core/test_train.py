@@ -32,10 +32,27 @@ def test_learns_blobs_from_real_scribbles(blobs):
 def test_seeded_runs_reproduce_on_cpu(blobs):
     weights = []
     for _ in range(2):
-        t = _trainer(blobs, steps=5, seed=3)
+        t = _trainer(blobs, steps=5, seed=3, device="cpu")
         list(t.run())
         weights.append(torch.cat([p.detach().flatten() for p in t.model.parameters()]))
     assert torch.equal(weights[0], weights[1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_memory_is_released_after_training_and_prediction(blobs):
+    image = blobs[0]
+    torch.cuda.synchronize()
+    start = torch.cuda.memory_allocated()
+    t = _trainer(blobs, steps=1000, device="cuda")
+    for p in t.run():
+        if p.step == 12:
+            t.request_stop()
+    assert torch.cuda.memory_allocated() > start  # the trained model is on the GPU
+    model = t.release()
+    assert torch.cuda.memory_allocated() <= start
+    run_to_end(predict_image(model.to("cuda"), t.config, image, uncertainty=True))
+    model.cpu()
+    assert torch.cuda.memory_allocated() <= start
 
 
 def test_stop_request_ends_at_the_next_step(blobs):
@@ -116,7 +133,8 @@ def test_bundle_round_trip_predicts_the_same(tmp_path, blobs):
     save_bundle(tmp_path / "m", t.model, t.config, t.train_config, t.history)
     b = load_bundle(tmp_path / "m")
     assert b.config == t.config and len(b.history) == 5
-    p1 = run_to_end(predict_image(t.model, t.config, image, probabilities=True))
+    # both in float32 on the CPU (a model trained on a GPU predicts there in mixed precision)
+    p1 = run_to_end(predict_image(t.model.cpu(), t.config, image, probabilities=True))
     p2 = run_to_end(predict_image(b.model, b.config, image, probabilities=True))
     np.testing.assert_allclose(p1.probabilities, p2.probabilities, atol=1e-6)
     assert not list(tmp_path.glob(".m*"))  # no temporary folders left behind

@@ -51,10 +51,11 @@ class Predictor:
     of members (models x flips) whose class differs from the mean's.
     """
 
-    def __init__(self, model: UNet | Sequence[UNet], device: torch.device | str = "cpu",
+    def __init__(self, model: UNet | Sequence[UNet], device: torch.device | str | None = None,
                  tta: bool = False):
         self.models = [model] if isinstance(model, torch.nn.Module) else list(model)
-        self.device = torch.device(device)
+        # the models must be on ``device``; by default, wherever the (first) model is
+        self.device = torch.device(device) if device else next(self.models[0].parameters()).device
         self.flips = TTA_FLIPS if tta else TTA_FLIPS[:1]
 
     @property
@@ -99,7 +100,7 @@ def predict_image(
     model: UNet | Sequence[UNet],
     config: ModelConfig,
     image: np.ndarray,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
     tile: Sequence[int] | None = None,
     probabilities: bool = False,
     name: str = "image",

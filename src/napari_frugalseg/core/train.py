@@ -329,8 +329,12 @@ class Trainer:
         moves to the CPU and is returned, ready to warm-start a later Trainer."""
         self.optimizer.state.clear()
         self.best_state = None
+        if self.scaler is not None:  # its scale lives on the GPU
+            self.scaler = torch.amp.GradScaler("cuda")
         model = self.model.cpu()
         if self.device.type == "cuda":
+            # cuBLAS keeps a workspace per thread that empty_cache() does not return
+            getattr(torch._C, "_cuda_clearCublasWorkspaces", lambda: None)()
             torch.cuda.empty_cache()
         return model
 
