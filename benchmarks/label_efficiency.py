@@ -23,6 +23,7 @@ import numpy as np
 from common import parser
 from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.datasets import LOADERS, Dataset
+from napari_frugalseg.core.device import autocast_dtype, resolve_device
 from napari_frugalseg.core.labels import dice_per_class
 from napari_frugalseg.core.predict import predict_image, run_to_end
 from napari_frugalseg.core.scribbles import skeleton_scribbles
@@ -50,10 +51,11 @@ def score(ds: Dataset, test: list[int], predictions: list[np.ndarray]) -> np.nda
 
 
 def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=128, batch_size=8, seed=0,
-                tta=False, affinity=TrainConfig.affinity_weight):
+                tta=False, affinity=TrainConfig.affinity_weight, fp32=False):
     """Train for ``seconds``; rows (method, predictions, train s, predict s, steps), one more
     with ``tta``: the same model predicting with test-time flips (``frugalseg predict --tta``)."""
-    tc = TrainConfig(max_seconds=seconds, seed=seed, batch_size=batch_size, affinity_weight=affinity)
+    tc = TrainConfig(max_seconds=seconds, seed=seed, batch_size=batch_size, affinity_weight=affinity,
+                     mixed_precision=not fp32)
     config = ModelConfig(classes=ds.classes, in_channels=ds.images[0].shape[0], width=width,
                          depth=depth, patch_size=(patch, patch))
     data = TrainingData([ds.images[i] for i in train], labels, config.norm_percentiles)
@@ -148,15 +150,21 @@ def main(argv=None) -> int:
     p.add_argument("--affinity", type=float, default=TrainConfig.affinity_weight,
                    help="weight of the edge-aware neighbour-agreement term (0 = off)")
     p.add_argument("--tta", action="store_true", help="also score the networks with test-time flips")
+    p.add_argument("--fp32", action="store_true", help="train in float32 (default: mixed precision "
+                   "where the device is fast at it, core/device.autocast_dtype)")
     p.add_argument("--per-image", action="store_true",
                    help="also print each held-out image's target Dice and predicted/true area")
     p.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = p.parse_args(argv)
 
     net = dict(width=args.width, depth=args.depth, patch=args.patch, batch_size=args.batch_size,
-               tta=args.tta, affinity=args.affinity)
+               tta=args.tta, affinity=args.affinity, fp32=args.fp32)
     rows = []
-    print(f"label efficiency: {args.seconds:.0f} s of training per network, held-out images; network {net}")
+    device = resolve_device("auto")
+    amp = None if args.fp32 else autocast_dtype(device, 2)
+    precision = f"mixed precision {str(amp).removeprefix('torch.')}" if amp else "float32"
+    print(f"label efficiency: {args.seconds:.0f} s of training per network on {device} ({precision}), "
+          f"held-out images; network {net}")
     header = f"{'set':<15}{'labels':<8}{'method':<14}{'target Dice':>12}  {'per-class Dice':<44}{'train s':>8}{'steps':>7}{'pred s':>8}{'seed':>5}"
     print(header)
     for name in args.sets:

@@ -1,8 +1,12 @@
-"""Seconds per training step and per prediction of the default networks, by weight layout.
+"""Seconds per training step and per prediction of the default networks, by weight layout
+and precision.
 
-The U-Net keeps its weights channels-last (see core/model.py); this prints what that layout
-buys over PyTorch's standard one on the machine at hand, for the default 2D net (batch 8 of
-128 x 128) and 3D net (batch 2 of 16 x 48 x 48), on random data. Run from the repository root:
+The U-Net keeps its weights channels-last (see core/model.py) and trains with its forward
+pass in reduced precision where the device computes that fast (core/device.autocast_dtype:
+float16 on CUDA, bfloat16 for 2D nets on CPUs with AVX512-BF16 or AMX); this prints what each
+buys over PyTorch's standard layout in float32 on the machine at hand, for the default 2D net
+(batch 8 of 128 x 128) and 3D net (batch 2 of 16 x 48 x 48), on random data. Predictions stay
+in float32 on the CPU. Run from the repository root:
 
     python benchmarks/step_speed.py [--steps 20] [--device cpu]
 """
@@ -15,13 +19,13 @@ import torch
 
 from common import parser
 from napari_frugalseg.core.config import ModelConfig, TrainConfig, new_model_config
-from napari_frugalseg.core.device import resolve_device
+from napari_frugalseg.core.device import autocast_dtype, resolve_device
 from napari_frugalseg.core.losses import partial_loss
 from napari_frugalseg.core.model import build_model
 
 
 def seconds_per_step(config: ModelConfig, batch: int, layout: torch.memory_format, steps: int,
-                     device: torch.device) -> tuple[float, float]:
+                     device: torch.device, amp: torch.dtype | None = None) -> tuple[float, float]:
     """(training step, forward pass without gradients) in seconds, after 3 warm-up steps."""
     torch.manual_seed(0)
     model = build_model(config).to(device=device, memory_format=layout)
@@ -41,13 +45,17 @@ def seconds_per_step(config: ModelConfig, batch: int, layout: torch.memory_forma
             torch.cuda.synchronize()
         return (time.perf_counter() - t0) / steps
 
+    def forward():
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            return model(x)
+
     def train_step():
         opt.zero_grad(set_to_none=True)
-        partial_loss(model(x), y).backward()
+        partial_loss(forward(), y).backward()
         opt.step()
 
     def predict():
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(device.type, enabled=device.type == "cuda"):
             model(x)
 
     model.train()
@@ -63,16 +71,21 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     device = resolve_device(args.device)
     print(f"seconds per step on {device} ({torch.get_num_threads()} threads), {args.steps} steps each")
-    print(f"{'net':<22}{'layout':<16}{'train step':>11}{'predict':>9}")
+    print(f"{'net':<22}{'variant':<26}{'train step':>11}{'predict':>9}{'speed-up':>10}")
     nets = [("2D, batch 8x128^2", new_model_config(("a", "b"), 1, 2), 8, torch.channels_last),
             ("3D, batch 2x16x48^2", new_model_config(("a", "b"), 1, 3, 16), 2, torch.channels_last_3d)]
     for name, config, batch, fast in nets:
-        times = {}
-        for layout_name, layout in (("standard", torch.contiguous_format), ("channels-last", fast)):
-            times[layout_name] = seconds_per_step(config, batch, layout, args.steps, device)
-            print(f"{name:<22}{layout_name:<16}{times[layout_name][0]:>11.3f}{times[layout_name][1]:>9.3f}")
-        (t0, p0), (t1, p1) = times.values()
-        print(f"{name:<22}{'speed-up':<16}{t0 / t1:>10.2f}x{p0 / p1:>8.2f}x", flush=True)
+        variants = [("standard, float32", torch.contiguous_format, None),
+                    ("channels-last, float32", fast, None)]
+        amp = autocast_dtype(device, config.ndim)
+        if amp is not None:
+            variants.append((f"channels-last, {str(amp).removeprefix('torch.')}", fast, amp))
+        base = None
+        for variant, layout, dtype in variants:
+            t, pred = seconds_per_step(config, batch, layout, args.steps, device, dtype)
+            base = base or (t, pred)
+            print(f"{name:<22}{variant:<26}{t:>11.3f}{pred:>9.3f}"
+                  f"{base[0] / t:>6.2f}x{base[1] / pred:>5.2f}x", flush=True)
     return 0
 
 

@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--max-seconds", type=float, default=None)
     t.add_argument("--max-steps", type=int, default=None)
     t.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
+    t.add_argument("--fp32", action="store_true", help="train in float32 throughout (default: "
+                   "mixed precision where the device is fast at it: CUDA, CPUs with AVX512-BF16/AMX)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--init", default=None, metavar="MODEL",
                    help="start from this model (folder or library name); other classes get a "
@@ -149,6 +151,7 @@ def train(args) -> int:
             exclusion_weight=args.exclusion_weight,
             robust_q=args.robust,
             affinity_weight=args.affinity,
+            mixed_precision=not args.fp32,
         )
     except ValueError as exc:  # a bad option: say so before reading any file
         raise FrugalsegError(str(exc)) from None

@@ -2,6 +2,8 @@ import pytest
 import torch
 
 from napari_frugalseg.core.config import ModelConfig
+from napari_frugalseg.core.device import autocast_dtype
+from napari_frugalseg.core.losses import partial_loss
 from napari_frugalseg.core.model import UNet, build_model
 
 
@@ -45,3 +47,29 @@ def test_fast_layout_computes_what_the_standard_layout_computes(ndim, shape):
     x = torch.randn(2, 2, *shape)
     with torch.no_grad():
         assert torch.allclose(fast(x), standard(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("ndim,shape", [(2, (40, 56)), (3, (2, 16, 16)), (3, (4, 32, 32))])
+def test_mixed_precision_where_used_gives_the_float32_gradient(ndim, shape):
+    # training runs in reduced precision where the device is fast at it (device.autocast_dtype);
+    # on CPUs, bfloat16 3D convolutions over 1-2 slices once gave broken weight gradients
+    dtype = autocast_dtype(torch.device("cpu"), ndim)
+    if dtype is None:
+        pytest.skip(f"{ndim}D nets train in float32 on this CPU")
+    torch.manual_seed(0)
+    model = UNet(1, 2, ndim=ndim, width=4, depth=2, anisotropic_levels=ndim - 2)
+    x, y = torch.randn(2, 1, *shape), torch.randint(0, 3, (2, *shape))
+    grads = []
+    for enabled in (False, True):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=dtype, enabled=enabled):
+            logits = model(x)
+        partial_loss(logits, y).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert torch.isfinite(grads[1]).all()
+    assert torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=0) > 0.95
+
+
+def test_3d_nets_train_in_float32_on_a_cpu():
+    assert autocast_dtype(torch.device("cpu"), 3) is None
+    assert autocast_dtype(torch.device("cuda"), 3) == torch.float16

@@ -80,6 +80,9 @@ class TrainConfig:
     checkpoint_slack: float = 0.02
     seed: int | None = 0
     device: str = "auto"
+    # forward passes in reduced precision where the device computes it fast
+    # (device.autocast_dtype: float16 on CUDA, bfloat16 for 2D nets on CPUs with AVX512-BF16/AMX)
+    mixed_precision: bool = True
     augment: bool = True
     elastic: bool = False
     intensity_jitter: float = 0.15

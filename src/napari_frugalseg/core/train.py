@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .config import ModelConfig, TrainConfig
-from .device import resolve_device
+from .device import autocast_dtype, resolve_device
 from .errors import FrugalsegError
 from .labels import dice_per_class, split_strokes
 from .losses import affinity_loss, allowed_table, partial_loss
@@ -119,8 +119,10 @@ class Trainer:
             lr=train_config.learning_rate,
             weight_decay=train_config.weight_decay,
         )
-        self.amp = self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        self.amp_dtype = (autocast_dtype(self.device, config.ndim)
+                          if train_config.mixed_precision else None)
+        # float16 needs its gradients scaled; bfloat16 has float32's range
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.predictor = Predictor(self.model, self.device)
         self.history: list[dict[str, Any]] = []
         self.step = 0
@@ -251,7 +253,8 @@ class Trainer:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         tc = self.train_config
-        with torch.autocast(self.device.type, enabled=self.amp):
+        amp = self.amp_dtype is not None
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=amp):
             logits = self.model(x)
         loss = partial_loss(
             logits, y, tc.ce_weight, tc.dice_weight, self.allowed, tc.exclusion_weight, weights,
