@@ -2,11 +2,11 @@
 
 The plugin's training job (``_napari/controller.py``) runs an ``EnsembleTrainer`` with a live
 preview of the view, is stopped or runs out its budget, and calls ``release()``; its predict-all
-job (``_napari/overlays.py``) moves the models to the device, predicts the whole image with
-uncertainty and moves them back. This makes the same core calls in the same order on one real
-512 x 512 ISBI 2012 slice with 1 % skeleton scribbles, for ``--cycles`` cycles (odd cycles are
-stopped after a few steps, even ones run out their budget; each continues the last model, as
-Train again does), and prints ``torch.cuda.memory_allocated`` before any work, at its peak in
+job (``_napari/overlays.py``) predicts the whole image with uncertainty, the models on the
+device for that job only (``predict.models_on``). This makes the same core calls in the same
+order on one real 512 x 512 ISBI 2012 slice with 1 % skeleton scribbles, for ``--cycles``
+cycles (odd cycles are stopped after a few steps, even ones run out their budget; each
+continues the last model, as Train again does), and prints ``torch.cuda.memory_allocated`` before any work, at its peak in
 training, after training and after prediction, and the process RSS after each cycle.
 
     python benchmarks/gpu_memory.py [--cycles 20] [--seconds 3] [--members 1]
@@ -27,7 +27,7 @@ from interactivity import rss_mib
 from napari_frugalseg.core.config import TrainConfig, new_model_config
 from napari_frugalseg.core.datasets import isbi2012
 from napari_frugalseg.core.ensemble import EnsembleTrainer
-from napari_frugalseg.core.predict import predict_image, predict_view, run_to_end
+from napari_frugalseg.core.predict import models_on, predict_image, predict_view, run_to_end
 from napari_frugalseg.core.scribbles import skeleton_scribbles
 from napari_frugalseg.core.train import TrainingData
 
@@ -80,12 +80,8 @@ def main(argv=None) -> int:
             models = trainer.release()
         peak = torch.cuda.max_memory_allocated()
         after_train = torch.cuda.memory_allocated()
-        try:
-            run_to_end(predict_image([m.to(device) for m in models], config, image, device,
-                                     uncertainty=True))
-        finally:
-            for m in models:
-                m.cpu()
+        with models_on(models, device) as on_device:
+            run_to_end(predict_image(on_device, config, image, device, uncertainty=True))
         gc.collect()
         after.append(mib(torch.cuda.memory_allocated() - start))
         rss.append(rss_mib())

@@ -15,7 +15,7 @@ from napari.layers import Image, Labels
 from ..core.bundle import check_image_fits
 from ..core.device import resolve_device
 from ..core.errors import FrugalsegError
-from ..core.predict import Prediction, predict_image
+from ..core.predict import Prediction, models_on, predict_image
 from . import layers as L
 from .state import Preview, background_priority
 
@@ -68,15 +68,11 @@ def prediction_job(ctl: Controller, image: Image | None, work: Callable[[Predict
 
     def job():
         background_priority()
-        try:
+        with models_on(models, device) as on_device:
             result = yield from predict_image(
-                [m.to(device) for m in models], config, array, device, name=f"layer '{name}'",
-                tta=tta, uncertainty=True,
+                on_device, config, array, device, name=f"layer '{name}'", tta=tta, uncertainty=True,
             )
-            return name, result, work(result) if work is not None else None
-        finally:
-            for m in models:
-                m.cpu()
+        return name, result, work(result) if work is not None else None
 
     return job
 

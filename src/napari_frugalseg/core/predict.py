@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +56,8 @@ class Predictor:
                  tta: bool = False):
         self.models = [model] if isinstance(model, torch.nn.Module) else list(model)
         # the models must be on ``device``; by default, wherever the (first) model is
-        self.device = torch.device(device) if device else next(self.models[0].parameters()).device
+        self.device = (torch.device(device) if device is not None
+                       else next(self.models[0].parameters()).device)
         self.flips = TTA_FLIPS if tta else TTA_FLIPS[:1]
 
     @property
@@ -96,6 +98,17 @@ class Predictor:
         return torch.cat([mean, differ[None]]).numpy()
 
 
+@contextmanager
+def models_on(models: Sequence[UNet], device: torch.device | str) -> Iterator[list[UNet]]:
+    """The models moved to ``device`` for the block, and back to the CPU after it (whatever
+    ends it), so that the device's memory is free between jobs."""
+    try:
+        yield [m.to(device) for m in models]
+    finally:
+        for m in models:
+            m.cpu()
+
+
 def predict_image(
     model: UNet | Sequence[UNet],
     config: ModelConfig,
@@ -111,7 +124,8 @@ def predict_image(
 
     ``model`` may be an ensemble (a list: their mean is predicted); ``tta`` averages over
     flips; ``uncertainty`` also returns the entropy and disagreement maps. A stack given to a
-    2D model is predicted slice by slice.
+    2D model is predicted slice by slice. It runs on ``device`` (the models must be there),
+    by default where the models are.
     """
     check_image_fits(config, image, name)
     predictor = Predictor(model, device, tta)
