@@ -5,19 +5,21 @@ the training images of a real set and trains a network. Then, for a number of ro
 strokes in N squares and training continues (at ``TrainConfig.continued()``'s learning rate,
 as Train again in the plugin): either the N squares ``frugalseg`` proposes
 (``core.guidance.propose``: the most uncertain square not yet labelled of each of the N most
-uncertain images) or N squares at random places. Inside each square the strokes are drawn
-from the true mask the same way (skeleton pieces of each class present, ``--density`` of the
-square's pixels). After each round the mean per-class Dice on the held-out images is
-reported, averaged over seeds; both annotators share the first training run of each seed.
-Run from the repository root:
+uncertain images) or squares at random places until as many stroke pixels are drawn. Inside
+each square the strokes are drawn from the true mask the same way (skeleton pieces of each
+class present, ``--density`` of the square's pixels). After each round the mean per-class
+Dice on the held-out images is reported, averaged over seeds; both annotators share the
+first training run of each seed. Run from the repository root:
 
-    python benchmarks/label_here_next.py --sets isbi2012 drosophila_vnc --seeds 0 1
+    python benchmarks/label_here_next.py --sets dsb2018 drosophila_vnc --start 0.001 --seeds 0 1
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import sys
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 from label_efficiency import split
@@ -56,28 +58,30 @@ def proposed(trainer, ds, train_ids, labels, n, size, rng) -> list[tuple[int, Pr
     return turns[:n]
 
 
-def random_squares(trainer, ds, train_ids, labels, n, size, rng) -> list[tuple[int, Proposal]]:
-    out = []
-    for _ in range(n):
+def random_squares(trainer, ds, train_ids, labels, n, size, rng) -> Iterator[tuple[int, Proposal]]:
+    """Squares at random places, as many as asked for (``n`` is ignored: the random annotator
+    goes on until it has drawn as many stroke pixels as the guided one)."""
+    while True:
         j = int(rng.integers(len(train_ids)))
         h, w = ds.labels[train_ids[j]].shape
         y, x = int(rng.integers(size // 2, h - size // 2)), int(rng.integers(size // 2, w - size // 2))
-        out.append((j, Proposal(None, y, x, size, 0.0)))
-    return out
+        yield j, Proposal(None, y, x, size, 0.0)
 
 
-def add_strokes(labels: list[np.ndarray], ds, train_ids, squares, density: float, seed: int,
-                limit: int | None = None) -> int:
-    """Draw strokes from the truth inside each square, at most ``limit`` new pixels in all;
-    returns the number of new pixels."""
+def add_strokes(labels: list[np.ndarray], ds, train_ids, squares: Iterable[tuple[int, Proposal]],
+                density: float, seed: int, limit: int | None = None, max_squares: int = 1000) -> int:
+    """Draw strokes from the truth inside each square until ``limit`` new pixels are drawn
+    (all squares without a limit); returns the number of new pixels."""
     added = 0
-    for r, (j, p) in enumerate(squares):
+    for r, (j, p) in enumerate(itertools.islice(squares, max_squares)):
+        if limit is not None and added >= limit:
+            break
         truth = ds.labels[train_ids[j]][p.box]
         strokes = skeleton_scribbles(truth, density, seed=seed + r, stroke_radius=6)
         target = labels[j][p.box]
         new = np.flatnonzero((strokes > 0) & (target == 0))
         if limit is not None:
-            new = new[: max(0, limit - added)]
+            new = new[: limit - added]
         target.flat[new] = strokes.flat[new]
         added += len(new)
     return added
@@ -124,7 +128,7 @@ def main(argv=None) -> int:
                 curves[strategy][si, 0] = d0
                 for r in range(1, args.rounds + 1):
                     squares = pick(trainer, ds, train_ids, labels, args.squares, args.size, rng)
-                    # the random annotator adds at most as many pixels as the guided one did
+                    # the random annotator draws as many stroke pixels as the guided one did
                     limit = None if strategy == "proposed" else budget[r]
                     budget[r] = add_strokes(labels, ds, train_ids, squares, args.density, seed * 100 + r, limit)
                     pixels[strategy][si] += budget[r]
