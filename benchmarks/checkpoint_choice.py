@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     config = new_model_config(ds.classes, image.shape[0], 2, patch=64)
 
     def membrane_dice(trainer: Trainer) -> float:
-        preds = [run_to_end(predict_image(trainer.model, config, ds.images[i])).classes for i in test]
+        preds = [run_to_end(predict_image(trainer.model, trainer.config, ds.images[i])).classes for i in test]
         return float(dice_per_class(np.concatenate([q.ravel() for q in preds]),
                                     np.concatenate([ds.labels[i].ravel() for i in test]), 2)[0])
 

@@ -60,7 +60,7 @@ def main(argv=None) -> int:
             for j in set(picks.values()):
                 trainer.model.load_state_dict(snaps[j][2])
                 trainer.model.eval()
-                preds = [run_to_end(predict_image(trainer.model, config, ds.images[i])).classes for i in test]
+                preds = [run_to_end(predict_image(trainer.model, trainer.config, ds.images[i])).classes for i in test]
                 dice[j] = float(score(ds, test, preds)[target])
             cells = []
             for r in rules:

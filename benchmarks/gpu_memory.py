@@ -67,7 +67,7 @@ def main(argv=None) -> int:
         if models:
             tc = tc.continued()
         trainer = EnsembleTrainer(data, config, tc, args.members, models)
-        trainer.preview_fn = lambda predictor: predict_view(predictor, config, data.images[0], None, box)
+        trainer.preview_fn = lambda predictor: predict_view(predictor, trainer.config, data.images[0], None, box)
         trainer.preview_every = 1.0
         torch.cuda.reset_peak_memory_stats()
         steps = 0
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
         peak = torch.cuda.max_memory_allocated()
         after_train = torch.cuda.memory_allocated()
         with models_on(models, device) as on_device:
-            run_to_end(predict_image(on_device, config, image, device, uncertainty=True))
+            run_to_end(predict_image(on_device, trainer.config, image, device, uncertainty=True))
         gc.collect()
         after.append(mib(torch.cuda.memory_allocated() - start))
         rss.append(rss_mib())

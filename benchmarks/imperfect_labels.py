@@ -81,7 +81,7 @@ def _train_and_score(ds, train, test, labels, args, weights, robust_q, seed) -> 
     trainer = Trainer(data, config, tc)
     for _ in trainer.run():
         pass
-    preds = [run_to_end(predict_image(trainer.model, config, ds.images[i])).classes for i in test]
+    preds = [run_to_end(predict_image(trainer.model, trainer.config, ds.images[i])).classes for i in test]
     truth = np.concatenate([ds.labels[i].ravel() for i in test])
     return float(dice_per_class(np.concatenate([p.ravel() for p in preds]), truth, 2)[1])
 

@@ -52,8 +52,10 @@ def score(ds: Dataset, test: list[int], predictions: list[np.ndarray]) -> np.nda
 
 def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=128, batch_size=8, seed=0,
                 tta=False, affinity=TrainConfig.affinity_weight, fp32=False):
-    """Train for ``seconds``; rows (method, predictions, train s, predict s, steps), one more
-    with ``tta``: the same model predicting with test-time flips (``frugalseg predict --tta``)."""
+    """Train for ``seconds``; rows (method, predictions, train s, predict s, steps): the
+    model's prediction, the same without the per-image class-share correction ("raw",
+    ``frugalseg predict --no-prior-correction``) and, with ``tta``, with test-time flips
+    (``frugalseg predict --tta``)."""
     tc = TrainConfig(max_seconds=seconds, seed=seed, batch_size=batch_size, affinity_weight=affinity,
                      mixed_precision=not fp32)
     config = ModelConfig(classes=ds.classes, in_channels=ds.images[0].shape[0], width=width,
@@ -65,11 +67,13 @@ def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=128, 
         pass
     t_train = time.perf_counter() - t0
     rows = []
-    variants = [("network", False), ("network+TTA", True)] if tta else [("network", False)]
-    for method, flips in variants:
+    variants = [("network", False, True), ("network (raw)", False, False)]
+    if tta:
+        variants.append(("network+TTA", True, True))
+    for method, flips, correct in variants:
         t0 = time.perf_counter()
-        preds = [run_to_end(predict_image(trainer.model, config, ds.images[i], tta=flips)).classes
-                 for i in test]
+        preds = [run_to_end(predict_image(trainer.model, trainer.config, ds.images[i], tta=flips,
+                                          prior_correction=correct)).classes for i in test]
         rows.append((method, preds, t_train, time.perf_counter() - t0, trainer.step))
     return rows
 

@@ -85,9 +85,9 @@ def main(argv=None) -> int:
         for name, (config, model) in runs.items():
             trainer = Trainer(data, config, tc, model)
             snaps = run(trainer, args.seconds, marks)
-            scores = [membrane_dice(m, config, isbi, test) for _, m in snaps]
+            scores = [membrane_dice(m, trainer.config, isbi, test) for _, m in snaps]
             scores += [float("nan")] * (len(marks) - len(scores))
-            scores.append(membrane_dice(trainer.model, config, isbi, test))
+            scores.append(membrane_dice(trainer.model, trainer.config, isbi, test))
             table.setdefault(name, []).append(scores + [trainer.step])
             print(f"{name:<26}" + "".join(f"{s:>9.3f}" for s in scores) + f"{trainer.step:>8}", flush=True)
     if len(args.seeds) > 1:

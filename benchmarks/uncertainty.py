@@ -77,8 +77,8 @@ def main(argv=None) -> int:
         models = trainer.models
         rows = []
         for piece, image, truth in pieces(ds, test):
-            ens = run_to_end(predict_image(models, config, image, uncertainty=True))
-            singles = [mean_dice(run_to_end(predict_image(m, config, image)).classes, truth, k)
+            ens = run_to_end(predict_image(models, trainer.config, image, uncertainty=True))
+            singles = [mean_dice(run_to_end(predict_image(m, trainer.config, image)).classes, truth, k)
                        for m in models]
             rows.append((piece, mean_dice(ens.classes, truth, k), float(np.mean(singles)), ens.score,
                          float(ens.disagreement.mean())))

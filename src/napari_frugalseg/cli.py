@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--probabilities", action="store_true", help="also <stem>_probabilities.tif")
     q.add_argument("--device", default="auto")
     q.add_argument("--tta", action="store_true", help="average over flips (test-time augmentation)")
+    q.add_argument("--no-prior-correction", dest="prior_correction", action="store_false",
+                   help="keep the model's probabilities as trained, leaning towards the classes' "
+                   "shares among the strokes (default: re-weight each image to its own shares)")
     q.add_argument("--uncertainty", action="store_true",
                    help="also <stem>_uncertainty.tif (and _disagreement.tif for ensembles/TTA) "
                    "and uncertainty.csv with a score per image")
@@ -233,7 +236,7 @@ def train(args) -> int:
     if trainer.step == 0:
         raise FrugalsegError(f"{args.out}: interrupted before the first step; nothing saved")
     info = {"data_shape": list(images[0].shape), "val_score": trainer.val_score}
-    save_bundle(args.out, trainer.models, config, tc, trainer.history, info)
+    save_bundle(args.out, trainer.models, trainer.config, tc, trainer.history, info)
     if args.name:
         print(f"kept in the library as '{args.name}': {add_model(args.out, args.name)}")
     if interrupted:
@@ -276,6 +279,7 @@ def predict(args) -> int:
             gen = predict_image(
                 bundle.models, bundle.config, image, device, probabilities=args.probabilities,
                 name=str(path), tta=args.tta, uncertainty=maps,
+                prior_correction=args.prior_correction,
             )
             with tqdm(desc=path.name, unit="band", file=sys.stderr, leave=False, delay=0.5) as bar:
                 while True:

@@ -3,7 +3,6 @@ labels and pixel weights of every image with scribbles, and the model configurat
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -54,7 +53,7 @@ def model_config(ctl: Controller, images: list[np.ndarray]) -> ModelConfig:
     channels = images[0].shape[0]
     old = ctl.config
     if old and (old.n_classes, old.in_channels, old.ndim) == (len(names), channels, ndim):
-        return dataclasses.replace(old, classes=names)  # renamed classes, same network
+        return old.replace(classes=names)  # renamed classes, same network
     if old is not None:
         ctl.say("classes, channels or dimensionality changed: training a new model")
     ctl.models = []

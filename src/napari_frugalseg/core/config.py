@@ -34,6 +34,9 @@ class ModelConfig:
     anisotropic_levels: int = 0
     norm_percentiles: tuple[float, float] = (1.0, 99.8)
     patch_size: tuple[int, ...] = (128, 128)
+    # share of each class among the labelled pixels the model learned from (set by the
+    # Trainer); predictions re-weight each image's probabilities to its own shares (priors.py)
+    class_prior: tuple[float, ...] | None = None
     version: str = __version__
 
     def __post_init__(self):
@@ -43,6 +46,8 @@ class ModelConfig:
             raise ValueError(f"ndim must be 2 or 3, not {self.ndim}")
         if len(self.patch_size) != self.ndim:
             raise ValueError(f"patch_size {self.patch_size} does not have {self.ndim} axes")
+        if self.class_prior is not None and len(self.class_prior) != len(self.classes):
+            raise ValueError(f"class_prior has {len(self.class_prior)} values for {len(self.classes)} classes")
 
     @property
     def n_classes(self) -> int:
@@ -50,6 +55,9 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> "ModelConfig":
+        return dataclasses.replace(self, **changes)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":

@@ -78,7 +78,7 @@ class EnsembleTrainer:
             raise FrugalsegError("an ensemble needs at least one member")
         self.device = resolve_device(train_config.device)
         check_ensemble_fits(config, members, train_config.batch_size, self.device)
-        self.data, self.config, self.train_config = data, config, train_config
+        self.data, self.train_config = data, train_config
         seed = train_config.seed or 0
         starts = list(models or [])
         self.trainers = []
@@ -101,6 +101,11 @@ class EnsembleTrainer:
     @property
     def model(self) -> UNet:
         return self.trainers[0].model
+
+    @property
+    def config(self) -> ModelConfig:
+        """The members' configuration (with the class shares of the labels in use)."""
+        return self.trainers[0].config
 
     @property
     def predictor(self) -> Predictor:

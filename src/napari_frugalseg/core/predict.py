@@ -12,6 +12,7 @@ import torch
 from .bundle import check_image_fits
 from .config import ModelConfig
 from .model import UNet
+from .priors import estimate_prior, shift_prior
 from .sampling import percentile_normalize
 from .tiling import iter_tiled, n_bands, predict_tiled
 
@@ -119,13 +120,18 @@ def predict_image(
     name: str = "image",
     tta: bool = False,
     uncertainty: bool = False,
+    prior_correction: bool = True,
 ) -> Generator[PredictProgress, None, Prediction]:
     """Predict a raw (C, *spatial) image; yields progress, returns the Prediction.
 
     ``model`` may be an ensemble (a list: their mean is predicted); ``tta`` averages over
-    flips; ``uncertainty`` also returns the entropy and disagreement maps. A stack given to a
-    2D model is predicted slice by slice. It runs on ``device`` (the models must be there),
-    by default where the models are.
+    flips; ``uncertainty`` also returns the entropy and disagreement maps (of the model's own
+    probabilities). A stack given to a 2D model is predicted slice by slice. With
+    ``prior_correction`` and a model that knows the class shares of its labels
+    (``config.class_prior``), the probabilities of each image (each slice for a 2D model) are
+    re-weighted to the image's own shares (``priors.py``); that holds the image's
+    probabilities (float16) until it is done. It runs on ``device`` (the models must be
+    there), by default where the models are.
     """
     check_image_fits(config, image, name)
     predictor = Predictor(model, device, tta)
@@ -137,6 +143,7 @@ def predict_image(
     entropy = np.zeros(spatial, np.float32) if uncertainty else None
     differ = np.zeros(spatial, np.float32) if uncertainty else None
     fn, channels = (predictor.with_disagreement, k + 1) if uncertainty else (predictor, k)
+    train_prior = config.class_prior if prior_correction else None
     slicewise = len(spatial) == 3 and config.ndim == 2
     planes = range(spatial[0]) if slicewise else [None]
     plane_shape = spatial[1:] if slicewise else spatial
@@ -145,16 +152,29 @@ def predict_image(
     for z in planes:
         raw = image[:, z] if slicewise else image
         norm = percentile_normalize(raw, config.norm_percentiles)
+        held = np.empty((k,) + tuple(plane_shape), np.float16) if train_prior else None
         for region, p in iter_tiled(norm, fn, tile, channels):
             target = (z,) + region if slicewise else region
-            classes[target] = p[:k].argmax(0) + 1
-            if probs is not None:
-                probs[(slice(None),) + target] = p[:k]
+            if held is not None:
+                held[(slice(None),) + region] = p[:k]
+            else:
+                classes[target] = p[:k].argmax(0) + 1
+                if probs is not None:
+                    probs[(slice(None),) + target] = p[:k]
             if uncertainty:
                 entropy[target] = normalized_entropy(p[:k])
                 differ[target] = p[k]
             done += 1
             yield PredictProgress(done, total)
+        if held is not None:
+            prior = estimate_prior(held)
+            for rows in range(0, held.shape[1], 64):  # float32 copies of 64 rows at a time
+                region = (slice(rows, rows + 64),)
+                target = (z,) + region if slicewise else region
+                q = shift_prior(held[(slice(None),) + region], train_prior, prior)
+                classes[target] = q.argmax(0) + 1
+                if probs is not None:
+                    probs[(slice(None),) + target] = q
     return Prediction(classes, probs, entropy, differ)
 
 
@@ -169,7 +189,8 @@ def predict_view(
     """Class map and uncertainty (normalised entropy) of one visible plane region.
 
     ``norm_image`` is normalised (C, *spatial); ``z`` picks the slice of a stack (a 3D model
-    sees the slab of its patch depth around it); ``box`` the in-plane field.
+    sees the slab of its patch depth around it); ``box`` the in-plane field. The class map is
+    corrected to the region's class shares as ``predict_image`` corrects a whole image.
     """
     k = config.n_classes
     if z is None or config.ndim == 2:
@@ -183,6 +204,9 @@ def predict_view(
         tile3d = (depth, min(tile, 256), min(tile, 256))
         classes, probs = predict_tiled(slab, predictor, tile3d, k, probabilities=True)
         classes, probs = classes[z - z0], probs[:, z - z0]
+    if config.class_prior is not None:
+        shifted = shift_prior(probs, config.class_prior, estimate_prior(probs))
+        classes = (shifted.argmax(0) + 1).astype(classes.dtype)
     return classes, normalized_entropy(probs)
 
 

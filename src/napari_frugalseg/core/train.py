@@ -26,6 +26,7 @@ from .labels import dice_per_class, split_strokes
 from .losses import affinity_loss, allowed_table, partial_loss
 from .model import UNet, build_model
 from .predict import Predictor
+from .priors import labelled_prior
 from .sampling import PatchSampler, Sample, crop, model_samples, percentile_normalize
 
 
@@ -195,6 +196,10 @@ class Trainer:
             elastic=tc.elastic,
         )
         self.val_batches = self._val_patches([s for s in val_samples if s.labels.any()])
+        # what the model's probabilities lean towards (predictions correct for it, priors.py);
+        # not with partial-class labels, whose "one of these" regions carry the image's shares
+        prior = None if self.data.partial_sets else labelled_prior(labels, k)
+        self.config = self.config.replace(class_prior=prior)
         self._version = version
         # the yardstick changed
         self.best_score, self.kept_score, self.best_state, self._smoothed = -math.inf, -math.inf, None, None

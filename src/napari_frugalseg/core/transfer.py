@@ -5,7 +5,6 @@ new task's classes with a new head.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -33,7 +32,8 @@ def transfer(bundle: Bundle, classes: Sequence[str], in_channels: int, ndim: int
             f"{in_channels}; start from a model trained on {in_channels}-channel images or train "
             "from scratch"
         )
-    config = dataclasses.replace(old, classes=tuple(classes))
+    # the class shares are those of the new labels, set when training starts
+    config = old.replace(classes=tuple(classes), class_prior=None)
     models = [copy.deepcopy(m).cpu() for m in bundle.models]
     if tuple(classes) == old.classes:
         return models, config

@@ -1,0 +1,56 @@
+"""Class priors: strokes do not hold the classes in the image's proportions.
+
+Scribbles label each class about as much as the others (and the patch sampler draws classes
+evenly), while an image may be 5 % nucleus. A network's probabilities lean towards the shares
+the classes had among the labelled pixels it learned from; at prediction, each image's own
+shares are estimated from its probabilities and the probabilities re-weighted to them (after
+Saerens, Latinne & Decaestecker 2002, "Adjusting the outputs of a classifier to new a priori
+probabilities").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+MIN_SHARE = 1e-3  # floor of a class's share, so that no ratio divides by zero
+
+
+def labelled_prior(labels: Sequence[np.ndarray], n_classes: int) -> tuple[float, ...]:
+    """Share of each class 1..K among the labelled pixels (partial-class codes left out)."""
+    counts = np.zeros(n_classes, np.float64)
+    for lab in labels:
+        values = lab[(lab > 0) & (lab <= n_classes)]
+        counts += np.bincount(values.astype(np.int64), minlength=n_classes + 1)[1:]
+    if counts.sum() == 0:
+        return tuple([1.0 / n_classes] * n_classes)
+    share = np.maximum(counts / counts.sum(), MIN_SHARE)
+    return tuple(float(s) for s in share / share.sum())
+
+
+def _ratio(train_prior: Sequence[float], prior: np.ndarray) -> np.ndarray:
+    return (np.asarray(prior, np.float64) / np.asarray(train_prior, np.float64)).astype(np.float32)
+
+
+def shift_prior(probs: np.ndarray, train_prior: Sequence[float], prior: np.ndarray) -> np.ndarray:
+    """Probabilities (K, ...) of a model trained at ``train_prior`` re-weighted to ``prior``."""
+    ratio = _ratio(train_prior, prior).reshape((-1,) + (1,) * (probs.ndim - 1))
+    q = probs.astype(np.float32) * ratio
+    q /= np.maximum(q.sum(0, keepdims=True), 1e-12)
+    return q
+
+
+def estimate_prior(probs: np.ndarray, max_pixels: int = 1 << 18) -> np.ndarray:
+    """The class shares of the image that ``probs`` (K, ...) were predicted for: the mean
+    probability of each class (over at most ``max_pixels`` evenly strided pixels).
+
+    This is the first step of Saerens' EM; iterating to its fixed point sharpens the shares
+    further, and with a model that is still soft (early in training) it empties whole classes
+    (README, label efficiency: the figures).
+    """
+    k = probs.shape[0]
+    flat = probs.reshape(k, -1)
+    flat = flat[:, :: max(1, flat.shape[1] // max_pixels)]
+    share = np.maximum(flat.mean(1, dtype=np.float64), MIN_SHARE)
+    return share / share.sum()

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+import torch
+
+from napari_frugalseg.core.config import ModelConfig, TrainConfig
+from napari_frugalseg.core.predict import predict_image, run_to_end
+from napari_frugalseg.core.priors import estimate_prior, labelled_prior, shift_prior
+from napari_frugalseg.core.train import Trainer, TrainingData
+
+
+def _posteriors(share: float, n: int = 200_000, seed: int = 0):
+    """Two 1D Gaussian classes (means 0 and 2), class 2 a ``share`` of the pixels; the exact
+    posteriors of a classifier that learned them at equal shares, and the true classes."""
+    rng = np.random.default_rng(seed)
+    truth = (rng.random(n) < share).astype(int)
+    x = rng.normal(2.0 * truth, 1.0)
+    like = np.stack([np.exp(-0.5 * x**2), np.exp(-0.5 * (x - 2) ** 2)])
+    return (like / like.sum(0)).astype(np.float32), truth
+
+
+@pytest.mark.parametrize("share", [0.05, 0.2, 0.8])
+def test_estimated_shares_move_towards_the_image_and_corrected_classes_are_more_accurate(share):
+    probs, truth = _posteriors(share)
+    prior = estimate_prior(probs)
+    assert abs(prior[1] - share) < 0.5 * abs(0.5 - share)  # more than halfway from the training shares
+    before = (probs.argmax(0) == truth).mean()
+    after = (shift_prior(probs, (0.5, 0.5), prior).argmax(0) == truth).mean()
+    assert after > before + 0.01
+
+
+def test_an_image_with_the_training_shares_is_left_as_it_is():
+    probs, _ = _posteriors(0.5)
+    prior = estimate_prior(probs)
+    assert prior == pytest.approx([0.5, 0.5], abs=0.01)
+    same = shift_prior(probs, (0.5, 0.5), prior).argmax(0) == probs.argmax(0)
+    assert same.mean() > 0.99
+
+
+def test_labelled_prior_counts_classes_only():
+    labels = [np.array([[0, 1, 1, 2], [2, 2, 5, 5]])]  # 5: a partial-class code of a 2-class model
+    assert labelled_prior(labels, 2) == pytest.approx([0.4, 0.6])
+    assert min(labelled_prior([np.array([1, 1, 1])], 2)) > 0  # no zero share to divide by
+
+
+def test_trained_model_knows_its_labels_shares(blobs):
+    image, scribbles, _ = blobs
+    config = ModelConfig(classes=("background", "blob"), width=8, depth=2, patch_size=(64, 64))
+    assert config.class_prior is None
+    t = Trainer(TrainingData([image], [scribbles]), config,
+                TrainConfig(max_steps=2, max_seconds=None, batch_size=2))
+    list(t.run())
+    assert t.config.class_prior == pytest.approx(labelled_prior([scribbles], 2))
+    with pytest.raises(ValueError, match="class_prior has 3 values"):
+        config.replace(class_prior=(0.2, 0.3, 0.5))
+
+
+class _Ramp(torch.nn.Module):
+    """A stand-in model: class b the more likely the brighter the pixel."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(4.0))
+
+    def forward(self, x):
+        return torch.cat([torch.zeros_like(x[:, :1]), self.scale * (x[:, :1] - 0.5)], 1)
+
+
+def test_prediction_is_corrected_per_image_and_per_slice():
+    rng = np.random.default_rng(1)
+    stack = np.stack([rng.exponential(1.0, (70, 90)), rng.random((70, 90))])[None].astype(np.float32)
+    config = ModelConfig(classes=("a", "b"), width=8, depth=2, patch_size=(32, 32),
+                         class_prior=(0.5, 0.5))
+    raw = run_to_end(predict_image(_Ramp(), config, stack, probabilities=True, prior_correction=False))
+    fixed = run_to_end(predict_image(_Ramp(), config, stack, probabilities=True))
+    for z in range(2):
+        p = raw.probabilities[:, z]
+        want = shift_prior(p, config.class_prior, estimate_prior(p))
+        np.testing.assert_allclose(fixed.probabilities[:, z], want, atol=2e-3)  # held as float16
+        assert (fixed.classes[z] == want.argmax(0) + 1).mean() > 0.999
+    # slice 0 is mostly dark: fewer pixels called b than by the raw model; slice 1 is not
+    assert (fixed.classes[0] == 2).sum() < 0.8 * (raw.classes[0] == 2).sum()
+    assert abs(int((fixed.classes[1] == 2).sum()) - int((raw.classes[1] == 2).sum())) < 0.1 * 70 * 90
