@@ -175,3 +175,40 @@ def test_predict_all_stops_and_3d_model_on_2d_image_is_refused(widget, qtbot, tm
     assert widget.predict_all()
     widget.ctl.stop()
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=5000)
+
+
+def test_class_share_correction_can_be_turned_off(widget, qtbot, tmp_path):
+    """Predict all re-weights to the image's class shares unless the user unticks it."""
+    import torch
+
+    from napari_frugalseg.core.bundle import save_bundle
+    from napari_frugalseg.core.config import new_model_config
+    from napari_frugalseg.core.model import build_model
+    from napari_frugalseg.core.predict import predict_image, run_to_end
+
+    torch.manual_seed(0)
+    image = np.random.default_rng(0).random((64, 64), np.float32)
+    # strokes that were 95 % class "a": an untrained, undecided model's image looks half "b"
+    config = new_model_config(("a", "b"), 1, 2, patch=32, width=4, depth=2).replace(
+        class_prior=(0.95, 0.05))
+    model = build_model(config)
+    save_bundle(tmp_path / "m", model, config)
+    widget.viewer.add_image(image, name="img")
+    widget.load_model(tmp_path / "m")
+    widget.image_combo.setCurrentText("img")
+
+    def predicted():
+        assert widget.predict_all()
+        qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=20000)
+        return np.asarray(widget.viewer.layers["img prediction"].data).copy()
+
+    def expected(correct):
+        return run_to_end(predict_image(model, config, image[None], "cpu", prior_correction=correct)).classes
+
+    assert widget.guidance.shares.isChecked()
+    corrected, raw = expected(True), expected(False)
+    assert not np.array_equal(corrected, raw)
+    assert np.array_equal(predicted(), corrected)
+    widget.guidance.shares.setChecked(False)
+    assert not widget.ctl.settings.prior_correction
+    assert np.array_equal(predicted(), raw)

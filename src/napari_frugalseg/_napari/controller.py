@@ -246,7 +246,8 @@ class Controller:
         if view is None or view.image not in self._train_names:
             return None
         image = trainer.data.images[self._train_names.index(view.image)]
-        classes, unc = predict_view(predictor, trainer.config, image, view.z, view.box)
+        classes, unc = predict_view(predictor, trainer.config, image, view.z, view.box,
+                                    prior_correction=self.settings.prior_correction)
         return Preview(view, classes, unc)
 
     def stop(self) -> None:

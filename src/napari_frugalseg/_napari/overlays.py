@@ -62,7 +62,7 @@ def prediction_job(ctl: Controller, image: Image | None, work: Callable[[Predict
     if ctl.model is None:
         raise FrugalsegError("no model yet: train or load one first")
     array = L.image_array(image)
-    models, config, name, tta = list(ctl.models), ctl.config, image.name, ctl.settings.tta
+    models, config, name, s = list(ctl.models), ctl.config, image.name, ctl.settings
     check_image_fits(config, array, f"layer '{name}'")
     device = resolve_device(ctl.settings.device)
 
@@ -70,7 +70,8 @@ def prediction_job(ctl: Controller, image: Image | None, work: Callable[[Predict
         background_priority()
         with models_on(models, device) as on_device:
             result = yield from predict_image(
-                on_device, config, array, device, name=f"layer '{name}'", tta=tta, uncertainty=True,
+                on_device, config, array, device, name=f"layer '{name}'", tta=s.tta, uncertainty=True,
+                prior_correction=s.prior_correction,
             )
         return name, result, work(result) if work is not None else None
 

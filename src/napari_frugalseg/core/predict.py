@@ -185,6 +185,7 @@ def predict_view(
     z: int | None,
     box: tuple[slice, slice],
     tile: int = 512,
+    prior_correction: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class map and uncertainty (normalised entropy) of one visible plane region.
 
@@ -204,7 +205,7 @@ def predict_view(
         tile3d = (depth, min(tile, 256), min(tile, 256))
         classes, probs = predict_tiled(slab, predictor, tile3d, k, probabilities=True)
         classes, probs = classes[z - z0], probs[:, z - z0]
-    if config.class_prior is not None:
+    if prior_correction and config.class_prior is not None:
         shifted = shift_prior(probs, config.class_prior, estimate_prior(probs))
         classes = (shifted.argmax(0) + 1).astype(classes.dtype)
     return classes, normalized_entropy(probs)

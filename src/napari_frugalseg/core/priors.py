@@ -47,7 +47,7 @@ def estimate_prior(probs: np.ndarray, max_pixels: int = 1 << 18) -> np.ndarray:
 
     This is the first step of Saerens' EM; iterating to its fixed point sharpens the shares
     further, and with a model that is still soft (early in training) it empties whole classes
-    (README, label efficiency: the figures).
+    (README, Label conventions: the figures).
     """
     k = probs.shape[0]
     flat = probs.reshape(k, -1)
