@@ -3,9 +3,10 @@
 The shipped 'blobs' sample carries real scribbles (a few strokes in one corner of the image, as
 a user draws them, not spread over every object like the skeleton scribbles of
 label_efficiency.py) and reference masks. Each method learns from the scribbles and is scored
-by Dice over the whole image against the reference, as `frugalseg demo` does. The affinity term
-(core/losses.affinity_loss) makes neighbours of similar intensity agree; this shows what it
-does where strokes cover a small part of the image. Otsu's threshold (no scribbles) is printed
+by Dice over the whole image against the reference, as `frugalseg demo` does; "(raw)" rows
+skip the per-image class-share correction. The affinity term (core/losses.affinity_loss) makes
+neighbours of similar intensity agree; this shows what it does where strokes cover a small
+part of the image. Otsu's threshold (no scribbles) is printed
 as a reference for how wide the reference masks are drawn. Run from the repository root:
 
     python benchmarks/real_scribbles.py                      # 45 s per network, seeds 0 1
@@ -40,23 +41,25 @@ def main(argv=None) -> int:
     print(f"real scribbles on 'blobs': {np.count_nonzero(scribbles)} labelled pixels "
           f"({np.count_nonzero(scribbles) / scribbles.size:.1%}), {args.seconds:.0f} s per network, "
           f"seeds {args.seeds}; Dice over the whole image against the reference masks")
-    print(f"{'method':<24}{'blob Dice':>10}  {'per seed':<24}{'blob area':>10}{'steps':>7}")
+    print(f"{'method':<30}{'blob Dice':>10}  {'per seed':<24}{'blob area':>10}{'steps':>7}")
     area = (truth == 2).sum()
     for weight in args.affinity:
-        dice, areas, steps = [], [], []
+        rows: dict[str, list[tuple[float, float, int]]] = {}  # variant -> (Dice, area, steps) per seed
         for seed in args.seeds:
-            (_, preds, _, _, n), = run_network(ds, [0], [0], [scribbles], args.seconds, seed=seed,
-                                               affinity=weight)
-            dice.append(score(ds, [0], preds)[1])
-            areas.append((preds[0] == 2).sum() / area)
-            steps.append(n)
-        per_seed = " ".join(f"{d:.3f}" for d in dice)
-        print(f"{f'network, affinity {weight:g}':<24}{np.mean(dice):>10.3f}  {per_seed:<24}"
-              f"{np.mean(areas):>9.2f}x{int(np.mean(steps)):>7}", flush=True)
+            for method, preds, _, _, n in run_network(ds, [0], [0], [scribbles], args.seconds,
+                                                      seed=seed, affinity=weight):
+                rows.setdefault(method, []).append(
+                    (score(ds, [0], preds)[1], (preds[0] == 2).sum() / area, n))
+        for method, runs in rows.items():
+            dice, areas, steps = np.array(runs).T
+            per_seed = " ".join(f"{d:.3f}" for d in dice)
+            label = f"{method}, affinity {weight:g}"
+            print(f"{label:<30}{dice.mean():>10.3f}  {per_seed:<24}{areas.mean():>9.2f}x"
+                  f"{int(steps.mean()):>7}", flush=True)
     (_, forest, _, _, _), = run_forest(ds, [0], [0], [scribbles])
     otsu = np.where(ds.images[0][0] > threshold_otsu(ds.images[0][0]), 2, 1)  # no scribbles at all
     for method, pred in [("random forest", forest[0]), ("Otsu threshold", otsu)]:
-        print(f"{method:<24}{score(ds, [0], [pred])[1]:>10.3f}  {'':<24}{(pred == 2).sum() / area:>9.2f}x")
+        print(f"{method:<30}{score(ds, [0], [pred])[1]:>10.3f}  {'':<24}{(pred == 2).sum() / area:>9.2f}x")
     return 0
 
 
