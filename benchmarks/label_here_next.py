@@ -39,10 +39,17 @@ def train(trainer: Trainer, seconds: float) -> None:
         pass
 
 
-def test_dice(trainer, ds, test) -> float:
-    preds = [run_to_end(predict_image(trainer.model, trainer.config, ds.images[i])).classes for i in test]
+def test_dice(trainer, ds, test) -> tuple[float, float]:
+    """Mean per-class Dice on the held-out images: the prediction, and the same without the
+    class-share correction ("raw")."""
     truth = np.concatenate([ds.labels[i].ravel() for i in test])
-    return float(np.nanmean(dice_per_class(np.concatenate([p.ravel() for p in preds]), truth, len(ds.classes))))
+    out = []
+    for correct in (True, False):
+        preds = [run_to_end(predict_image(trainer.model, trainer.config, ds.images[i],
+                                          prior_correction=correct)).classes for i in test]
+        dice = dice_per_class(np.concatenate([p.ravel() for p in preds]), truth, len(ds.classes))
+        out.append(float(np.nanmean(dice)))
+    return out[0], out[1]
 
 
 def proposed(trainer, ds, train_ids, labels, n, size, rng) -> list[tuple[int, Proposal]]:
@@ -110,7 +117,7 @@ def main(argv=None) -> int:
         ds = LOADERS[name](args.data)
         train_ids, test = split(ds)
         config = ModelConfig(classes=ds.classes, in_channels=ds.images[0].shape[0])
-        curves = {s: np.zeros((len(args.seeds), args.rounds + 1)) for s in strategies}
+        curves = {s: np.zeros((len(args.seeds), args.rounds + 1, 2)) for s in strategies}  # corrected, raw
         pixels = {s: np.zeros(len(args.seeds)) for s in strategies}
         for si, seed in enumerate(args.seeds):
             start = [skeleton_scribbles(ds.labels[i], args.start, seed=seed * 1000 + i) for i in train_ids]
@@ -137,15 +144,19 @@ def main(argv=None) -> int:
                     train(trainer, args.seconds)
                     curves[strategy][si, r] = test_dice(trainer, ds, test)
                 print(f"{name} seed {seed} {strategy:<9}: Dice by round "
-                      + " ".join(f"{d:.3f}" for d in curves[strategy][si])
+                      + " ".join(f"{d:.3f}" for d in curves[strategy][si, :, 0])
+                      + "  raw " + " ".join(f"{d:.3f}" for d in curves[strategy][si, :, 1])
                       + f"  (+{int(pixels[strategy][si])} stroke px)", flush=True)
         print(f"\n{name}: mean over seeds {args.seeds}")
-        print(f"{'round':<10}" + "".join(f"{s:>12}" for s in strategies) + f"{'difference':>12}")
+        print(f"{'round':<10}" + "".join(f"{s:>12}" for s in strategies) + f"{'difference':>12}"
+              + f"{'raw: proposed':>15}{'random':>8}{'difference':>12}")
         for r in range(args.rounds + 1):
-            row = [curves[s][:, r].mean() for s in strategies]
-            print(f"{r:<10}" + "".join(f"{v:>12.3f}" for v in row) + f"{row[0] - row[1]:>+12.3f}")
+            row = [curves[s][:, r, 0].mean() for s in strategies]
+            raw = [curves[s][:, r, 1].mean() for s in strategies]
+            print(f"{r:<10}" + "".join(f"{v:>12.3f}" for v in row) + f"{row[0] - row[1]:>+12.3f}"
+                  + f"{raw[0]:>15.3f}{raw[1]:>8.3f}{raw[0] - raw[1]:>+12.3f}")
         print(f"{'stroke px':<10}" + "".join(f"{pixels[s].mean():>12.0f}" for s in strategies))
-        final[name] = curves["proposed"][:, -1].mean() - curves["random"][:, -1].mean()
+        final[name] = curves["proposed"][:, -1, 0].mean() - curves["random"][:, -1, 0].mean()
     print("\nafter the last round, proposed - random: "
           + ", ".join(f"{k} {v:+.3f}" for k, v in final.items()))
     return 0
