@@ -21,7 +21,9 @@ class Settings:
     robust_q: float = 0.0  # > 0: noise-robust loss (generalized cross-entropy)
     ensemble: int = 1  # members trained together (one shared time budget)
     tta: bool = False  # predict all averages over test-time flips
-    prior_correction: bool = True  # re-weight predictions to each image's class shares
+    # re-weight predictions to each image's class shares; off in the loop, where an early model
+    # lost thin classes to it (README, Label conventions)
+    prior_correction: bool = False
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
