@@ -22,13 +22,12 @@ import sys
 from collections.abc import Iterable, Iterator
 
 import numpy as np
-from label_efficiency import split
+from label_efficiency import score, split
 
 from common import parser
 from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.datasets import LOADERS
 from napari_frugalseg.core.guidance import Proposal, propose
-from napari_frugalseg.core.labels import dice_per_class
 from napari_frugalseg.core.predict import predict_image, run_to_end
 from napari_frugalseg.core.scribbles import skeleton_scribbles
 from napari_frugalseg.core.train import Trainer, TrainingData
@@ -42,14 +41,12 @@ def train(trainer: Trainer, seconds: float) -> None:
 def test_dice(trainer, ds, test) -> tuple[float, float]:
     """Mean per-class Dice on the held-out images: the prediction, and the same without the
     class-share correction ("raw")."""
-    truth = np.concatenate([ds.labels[i].ravel() for i in test])
-    out = []
-    for correct in (True, False):
+    def mean_dice(correct: bool) -> float:
         preds = [run_to_end(predict_image(trainer.model, trainer.config, ds.images[i],
                                           prior_correction=correct)).classes for i in test]
-        dice = dice_per_class(np.concatenate([p.ravel() for p in preds]), truth, len(ds.classes))
-        out.append(float(np.nanmean(dice)))
-    return out[0], out[1]
+        return float(np.nanmean(score(ds, test, preds)))
+
+    return mean_dice(True), mean_dice(False)
 
 
 def proposed(trainer, ds, train_ids, labels, n, size, rng) -> list[tuple[int, Proposal]]:

@@ -36,3 +36,18 @@ def test_settings_come_from_napari_preferences(monkeypatch):
     group = get_plugin_settings("napari-frugalseg").frugalseg
     monkeypatch.setattr(group, "refresh_seconds", 7.0)
     assert load_settings().refresh_seconds == 7.0
+
+
+def test_manifest_preferences_match_the_settings_defaults():
+    """Every preference of napari.yaml is a Settings field with the same default: where napari
+    is there its values win, so a drift would change a default unseen. (Some Settings, such as
+    ndim and robust_q, are set in the widget only.)"""
+    import dataclasses
+
+    from napari_frugalseg._napari.settings import Settings
+
+    pm = npe2.PluginManager.instance()
+    pm.discover()
+    props = pm.get_manifest("napari-frugalseg").contributions.configurations["frugalseg"].properties
+    defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
+    assert {name: prop.default for name, prop in props.items()} == {n: defaults[n] for n in props}

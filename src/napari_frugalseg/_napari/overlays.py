@@ -64,7 +64,7 @@ def prediction_job(ctl: Controller, image: Image | None, work: Callable[[Predict
     array = L.image_array(image)
     models, config, name, s = list(ctl.models), ctl.config, image.name, ctl.settings
     check_image_fits(config, array, f"layer '{name}'")
-    device = resolve_device(ctl.settings.device)
+    device = resolve_device(s.device)
 
     def job():
         background_priority()
