@@ -31,6 +31,17 @@ def membrane_dice(trainer: Trainer, ds, ids: list[int], correct: bool) -> float:
     return float(score(ds, ids, preds)[0])
 
 
+def plugin_slice(data, test_slices: int):
+    """The plugin loop test's setting: ISBI (dataset), the scribbled slice's index in a list,
+    held-out slice indices, its 1 % skeleton scribbles brushed 3 px wide, a 64 px patch config."""
+    ds = isbi2012(data)
+    train_ids, test = split(ds)
+    scribbled = train_ids[:1]
+    labels = brushed(skeleton_scribbles(ds.labels[scribbled[0]], 0.01, seed=0))
+    config = new_model_config(ds.classes, ds.images[scribbled[0]].shape[0], 2, patch=64)
+    return ds, scribbled, test[:test_slices], labels, config
+
+
 def main(argv=None) -> int:
     p = parser(__doc__)
     p.add_argument("--steps", nargs="+", type=int, default=[70, 150], help="stop after these steps")
@@ -38,12 +49,8 @@ def main(argv=None) -> int:
     p.add_argument("--test-slices", type=int, default=3, help="held-out slices scored")
     args = p.parse_args(argv)
 
-    ds = isbi2012(args.data)
-    train_ids, test = split(ds)
-    scribbled, test = train_ids[:1], test[: args.test_slices]
+    ds, scribbled, test, labels, config = plugin_slice(args.data, args.test_slices)
     image = ds.images[scribbled[0]]
-    labels = brushed(skeleton_scribbles(ds.labels[scribbled[0]], 0.01, seed=0))
-    config = new_model_config(ds.classes, image.shape[0], 2, patch=64)
     print(f"early correction: ISBI slice {scribbled[0]}, 1 % brushed scribbles, 60 s budget stopped "
           f"after {args.steps} steps; membrane Dice, corrected / raw")
     print(f"{'steps':<7}{'seed':<6}{'slice: corrected':>17}{'raw':>8}{'held-out: corrected':>21}{'raw':>8}")

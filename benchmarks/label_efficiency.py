@@ -51,13 +51,14 @@ def score(ds: Dataset, test: list[int], predictions: list[np.ndarray]) -> np.nda
 
 
 def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=128, batch_size=8, seed=0,
-                tta=False, affinity=TrainConfig.affinity_weight, fp32=False):
+                tta=False, affinity=TrainConfig.affinity_weight, fp32=False,
+                average_decay=TrainConfig.average_decay):
     """Train for ``seconds``; rows (method, predictions, train s, predict s, steps): the
     model's prediction, the same without the per-image class-share correction ("raw",
     ``frugalseg predict --no-prior-correction``) and, with ``tta``, with test-time flips
     (``frugalseg predict --tta``)."""
     tc = TrainConfig(max_seconds=seconds, seed=seed, batch_size=batch_size, affinity_weight=affinity,
-                     mixed_precision=not fp32)
+                     mixed_precision=not fp32, average_decay=average_decay)
     config = ModelConfig(classes=ds.classes, in_channels=ds.images[0].shape[0], width=width,
                          depth=depth, patch_size=(patch, patch))
     data = TrainingData([ds.images[i] for i in train], labels, config.norm_percentiles)
@@ -153,6 +154,8 @@ def main(argv=None) -> int:
                    "network - forest and - dense differences are printed last")
     p.add_argument("--affinity", type=float, default=TrainConfig.affinity_weight,
                    help="weight of the edge-aware neighbour-agreement term (0 = off)")
+    p.add_argument("--average-decay", type=float, default=TrainConfig.average_decay,
+                   help="moving average of the weights (0 = the trained weights)")
     p.add_argument("--tta", action="store_true", help="also score the networks with test-time flips")
     p.add_argument("--fp32", action="store_true", help="train in float32 (default: mixed precision "
                    "where the device is fast at it, core/device.autocast_dtype)")
@@ -162,7 +165,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     net = dict(width=args.width, depth=args.depth, patch=args.patch, batch_size=args.batch_size,
-               tta=args.tta, affinity=args.affinity, fp32=args.fp32)
+               tta=args.tta, affinity=args.affinity, fp32=args.fp32,
+               average_decay=args.average_decay)
     rows = []
     device = resolve_device("auto")
     amp = None if args.fp32 else autocast_dtype(device, 2)

@@ -15,7 +15,8 @@ SMALL = dict(width=8, depth=2, patch_size=(64, 64))
 def _trainer(blobs, steps=30, seed=0, **tc):
     image, scribbles, _ = blobs
     config = ModelConfig(classes=("background", "blob"), **SMALL)
-    train = TrainConfig(max_steps=steps, max_seconds=None, batch_size=4, seed=seed, val_every=10, **tc)
+    tc = {"val_every": 10, **tc}
+    train = TrainConfig(max_steps=steps, max_seconds=None, batch_size=4, seed=seed, **tc)
     return Trainer(TrainingData([image], [scribbles]), config, train)
 
 
@@ -90,12 +91,34 @@ def test_best_checkpoint_is_restored(blobs):
         assert torch.equal(v.cpu(), t.best_state[k])
 
 
+@pytest.mark.parametrize("decay", [0.99, 0.0])
+def test_what_is_kept_is_the_moving_average_of_the_trained_weights(blobs, decay):
+    """An early model's class balance swings from step to step: validation, previews and the
+    kept checkpoint use the moving average of the weights (decay 0: the weights themselves)."""
+    t = _trainer(blobs, steps=6, val_every=6, val_fraction=0.0, average_decay=decay)
+    start = {k: v.detach().clone() for k, v in t.model.state_dict().items()}
+    expected = dict(start)
+    for p in t.run():
+        trained = {k: v.detach().clone() for k, v in t.model.state_dict().items()}
+        d = min(decay, (1 + p.step) / (10 + p.step))
+        expected = {k: d * expected[k] + (1 - d) * v if v.is_floating_point() else v
+                    for k, v in trained.items()}
+    name = "down.0.0.weight"
+    assert name in trained
+    assert p.improved  # the checkpoint of step 6 is the one kept and restored
+    for k, v in t.model.state_dict().items():
+        assert torch.allclose(v, expected[k], atol=1e-6), k
+    assert torch.equal(t.predictor.model.state_dict()[name], t.model.state_dict()[name])
+    moved = not torch.allclose(t.model.state_dict()[name], trained[name])
+    assert moved == bool(decay)
+
+
 def _run_noting_kept(t: Trainer) -> tuple[int, dict]:
     """Run; the step and the weights of the last checkpoint the trainer said it kept."""
     kept_at, kept = 0, {}
     for p in t.run():
         if p.improved:
-            kept_at, kept = p.step, {k: v.detach().clone() for k, v in t.model.state_dict().items()}
+            kept_at, kept = p.step, {k: v.detach().clone() for k, v in t.average.state_dict().items()}
     return kept_at, kept
 
 

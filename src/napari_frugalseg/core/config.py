@@ -86,6 +86,11 @@ class TrainConfig:
     # best: later weights (lower learning rate) generalise better than a few held-out strokes
     # can tell (benchmarks/checkpoint_choice.py)
     checkpoint_slack: float = 0.02
+    # validation, previews and the kept checkpoint use an exponential moving average of the
+    # trained weights with this decay (0 = the trained weights themselves): an early model's
+    # class balance swings from step to step, and held-out strokes cannot see it
+    # (benchmarks/weight_average.py)
+    average_decay: float = 0.99
     seed: int | None = 0
     device: str = "auto"
     # forward passes in reduced precision where the device computes it fast
@@ -108,6 +113,8 @@ class TrainConfig:
             raise ValueError("affinity_weight must be >= 0 (0 = off)")
         if not 0.0 <= self.checkpoint_slack < 1.0:
             raise ValueError("checkpoint_slack must be in [0, 1) (0 = the best score only)")
+        if not 0.0 <= self.average_decay < 1.0:
+            raise ValueError("average_decay must be in [0, 1) (0 = no averaging)")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError("val_fraction must be in [0, 1)")
 

@@ -44,15 +44,15 @@ def check_ensemble_fits(config: ModelConfig, members: int, batch_size: int,
     """Raise before starting when K members and one training run will not fit in memory.
 
     A generous estimate: every member's weights and best copy, plus one training run
-    (weights, gradients, Adam moments, and about ten float maps per level and channel of a
-    batch, forward and backward).
+    (weights, their moving average, gradients, Adam moments, and about ten float maps per level
+    and channel of a batch, forward and backward).
     """
     device = torch.device(device)
     params = sum(p.numel() for p in build_model(config).parameters())
     voxels = math.prod(config.patch_size)
     maps = sum(config.width * 2**level * voxels / 2 ** (level * config.ndim) * 10
                for level in range(config.depth + 1))
-    need = 4 * (4 * params + batch_size * maps * 2) + 4 * params * members * 2
+    need = 4 * (5 * params + batch_size * maps * 2) + 4 * params * members * 2
     free = available_bytes(device)
     if free is not None and need > 0.8 * free:
         raise FrugalsegError(

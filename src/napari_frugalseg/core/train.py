@@ -3,7 +3,8 @@
 ``TrainingData`` holds the images and their labels; labels can change while a ``Trainer``
 runs (new strokes in the GUI) and are picked up at the next step without a restart. Whole
 strokes are held out for validation; the best weights (the latest among those as good, within a
-slack) are kept and restored at the end.
+slack) are kept and restored at the end. What is validated, previewed and kept is a moving
+average of the trained weights (``TrainConfig.average_decay``).
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ class Trainer:
         self.device = resolve_device(train_config.device)
         self.rng = _seed_everything(train_config.seed)
         self.model = (model if model is not None else build_model(config)).to(self.device)
+        # the moving average of the weights (the model itself without averaging)
+        self.average = copy.deepcopy(self.model) if train_config.average_decay else self.model
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
             lr=train_config.learning_rate,
@@ -124,7 +127,7 @@ class Trainer:
                           if train_config.mixed_precision else None)
         # float16 needs its gradients scaled; bfloat16 has float32's range
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
-        self.predictor = Predictor(self.model, self.device)
+        self.predictor = Predictor(self.average, self.device)  # validation and previews
         self.history: list[dict[str, Any]] = []
         self.step = 0
         self.best_score = -math.inf  # best smoothed validation score (or -loss) of the run
@@ -222,6 +225,20 @@ class Trainer:
         return out
 
     # -- training --------------------------------------------------------------------------
+    @torch.no_grad()
+    def _update_average(self, steps: int) -> None:
+        """Move the average towards the trained weights; ``steps`` of this run so far set a
+        shorter memory at first, so that the average does not drag the random start along."""
+        if self.average is self.model:
+            return
+        decay = min(self.train_config.average_decay, (1 + steps) / (10 + steps))
+        trained = self.model.state_dict()
+        for name, value in self.average.state_dict().items():
+            if value.dtype.is_floating_point:
+                value.lerp_(trained[name], 1.0 - decay)
+            else:
+                value.copy_(trained[name])
+
     def validate(self) -> float | None:
         """Mean per-class Dice on held-out strokes, or None without held-out strokes."""
         if not self.val_batches:
@@ -290,6 +307,7 @@ class Trainer:
         if max_steps is None and max_seconds is None:
             max_steps, max_seconds = tc.max_steps, tc.max_seconds
         self._stop.clear()
+        self.average.load_state_dict(self.model.state_dict())
         start, first_step = time.perf_counter(), self.step
         last_preview = -math.inf
         ema = None
@@ -306,6 +324,7 @@ class Trainer:
                 lr = self._lr(max(fractions))
                 loss = self._train_step(lr)
                 self.step += 1
+                self._update_average(done + 1)
                 ema = loss if ema is None else 0.9 * ema + 0.1 * loss
                 val, improved = None, False
                 end_now = (max_steps and done + 1 >= max_steps)
@@ -316,7 +335,7 @@ class Trainer:
                     if score >= self.best_score - slack:
                         self.best_score, self.kept_score, improved = max(score, self.best_score), score, True
                         self.best_state = copy.deepcopy(
-                            {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+                            {k: v.detach().cpu() for k, v in self.average.state_dict().items()}
                         )
                 progress = TrainProgress(
                     self.step, loss, lr, val, time.perf_counter() - start, improved
@@ -340,6 +359,7 @@ class Trainer:
         if self.scaler is not None:  # its scale lives on the GPU
             self.scaler = torch.amp.GradScaler("cuda")
         model = self.model.cpu()
+        self.average, self.predictor = model, Predictor(model)
         if self.device.type == "cuda":
             # cuBLAS keeps a workspace per thread that empty_cache() does not return
             getattr(torch._C, "_cuda_clearCublasWorkspaces", lambda: None)()
@@ -348,6 +368,8 @@ class Trainer:
 
     def restore_best(self) -> None:
         """Put the kept weights back: the latest within ``checkpoint_slack`` of the best
-        smoothed validation score, else those of the best smoothed loss."""
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+        smoothed validation score, else those of the best smoothed loss; before any checkpoint,
+        the average so far."""
+        state = self.best_state if self.best_state is not None else self.average.state_dict()
+        self.model.load_state_dict(state)
+        self.average.load_state_dict(state)
