@@ -28,8 +28,7 @@ from napari_frugalseg.core.train import Trainer, TrainingData
 def stopped_here(trainer: Trainer):
     """The weights a Stop now would restore, in a copy (the run goes on)."""
     model = copy.deepcopy(trainer.model)
-    state = trainer.best_state if trainer.best_state is not None else trainer.average.state_dict()
-    model.load_state_dict(state)
+    model.load_state_dict(trainer.kept_state())
     return model
 
 

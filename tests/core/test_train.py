@@ -96,8 +96,7 @@ def test_what_is_kept_is_the_moving_average_of_the_trained_weights(blobs, decay)
     """An early model's class balance swings from step to step: validation, previews and the
     kept checkpoint use the moving average of the weights (decay 0: the weights themselves)."""
     t = _trainer(blobs, steps=6, val_every=6, val_fraction=0.0, average_decay=decay)
-    start = {k: v.detach().clone() for k, v in t.model.state_dict().items()}
-    expected = dict(start)
+    expected = {k: v.detach().clone() for k, v in t.model.state_dict().items()}
     for p in t.run():
         trained = {k: v.detach().clone() for k, v in t.model.state_dict().items()}
         d = min(decay, (1 + p.step) / (10 + p.step))

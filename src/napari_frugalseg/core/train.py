@@ -366,10 +366,15 @@ class Trainer:
             torch.cuda.empty_cache()
         return model
 
-    def restore_best(self) -> None:
-        """Put the kept weights back: the latest within ``checkpoint_slack`` of the best
+    def kept_state(self) -> dict[str, torch.Tensor]:
+        """The weights a stop now restores: the latest within ``checkpoint_slack`` of the best
         smoothed validation score, else those of the best smoothed loss; before any checkpoint,
         the average so far."""
-        state = self.best_state if self.best_state is not None else self.average.state_dict()
+        return self.best_state if self.best_state is not None else self.average.state_dict()
+
+    def restore_best(self) -> None:
+        """Put the kept weights (``kept_state``) back."""
+        state = self.kept_state()
         self.model.load_state_dict(state)
-        self.average.load_state_dict(state)
+        if self.average is not self.model:
+            self.average.load_state_dict(state)
