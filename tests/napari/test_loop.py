@@ -24,7 +24,7 @@ def test_full_loop(widget, isbi, paint, qtbot, tmp_path, make_napari_viewer):
 
     shown = []
     ctl.preview_shown.connect(shown.append)
-    assert widget.train(seconds=60)
+    assert widget.train(seconds=120)
     qtbot.waitUntil(lambda: len(shown) >= 1, timeout=20000)
     assert "em prediction" in viewer.layers
     assert set(np.unique(viewer.layers["em prediction"].data)) <= {0, 1, 2}
@@ -37,7 +37,7 @@ def test_full_loop(widget, isbi, paint, qtbot, tmp_path, make_napari_viewer):
     paint(layer, correction, step=1)
     qtbot.waitUntil(lambda: bool(used), timeout=5000)
 
-    qtbot.waitUntil(lambda: ctl.trainer is not None and ctl.trainer.step >= 70, timeout=50000)
+    qtbot.waitUntil(lambda: ctl.trainer is not None and ctl.trainer.step >= 150, timeout=100000)
     ctl.stop()
     qtbot.waitUntil(lambda: ctl.state == "idle", timeout=3000)
     assert ctl.model is not None and "held-out Dice" in widget.status.text()
@@ -46,7 +46,10 @@ def test_full_loop(widget, isbi, paint, qtbot, tmp_path, make_napari_viewer):
     qtbot.waitUntil(lambda: ctl.state == "idle", timeout=30000)
     pred = np.asarray(viewer.layers["em prediction"].data)
     dice = dice_per_class(pred, truth, 2)
-    assert dice[0] > 0.45, dice  # 1 % scribbles, ~70 steps: 0.54-0.64 seen; all-membrane: 0.36
+    # 1 % scribbles, 150 steps: 0.65-0.72 in 12 runs; all-membrane: 0.36. A Stop after ~70
+    # steps is too early to assert on: the kept checkpoint may still draw membranes thin
+    # (0.42-0.57 seen; benchmarks/weight_average.py measures that regime)
+    assert dice[0] > 0.5, dice
 
     for fmt in ("tiff", "png", "ome-zarr"):
         widget.format_combo.setCurrentText(fmt)

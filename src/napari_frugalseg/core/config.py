@@ -111,8 +111,8 @@ class TrainConfig:
             raise ValueError("robust_q must be in [0, 1] (0 = plain cross-entropy)")
         if self.affinity_weight < 0:
             raise ValueError("affinity_weight must be >= 0 (0 = off)")
-        if not 0.0 <= self.checkpoint_slack < 1.0:
-            raise ValueError("checkpoint_slack must be in [0, 1) (0 = the best score only)")
+        if not 0.0 <= self.checkpoint_slack <= 1.0:
+            raise ValueError("checkpoint_slack must be in [0, 1] (0 = the best score only, 1 = the latest)")
         if not 0.0 <= self.average_decay < 1.0:
             raise ValueError("average_decay must be in [0, 1) (0 = no averaging)")
         if not 0.0 <= self.val_fraction < 1.0:
