@@ -7,7 +7,7 @@ from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.errors import FrugalsegError
 from napari_frugalseg.core.labels import dice_per_class
 from napari_frugalseg.core.predict import predict_image, run_to_end
-from napari_frugalseg.core.train import Trainer, TrainingData
+from napari_frugalseg.core.train import Trainer, TrainingData, kept_note
 
 SMALL = dict(width=8, depth=2, patch_size=(64, 64))
 
@@ -142,7 +142,10 @@ def test_the_latest_checkpoint_as_good_as_the_best_is_kept(blobs, monkeypatch, s
     scores = iter([0.9, 0.9, 0.88, 0.3])  # running means 0.9, 0.9, 0.89, 0.595
     monkeypatch.setattr(t, "validate", lambda: next(scores))
     kept_at, kept = _run_noting_kept(t)
-    assert kept_at == kept_step
+    assert kept_at == kept_step == t.kept_step
+    # the user is told when the weights kept are not the last step's
+    said = f"; kept the weights of step {kept_step} (best on held-out strokes)"
+    assert kept_note(t) == ("" if kept_step == 40 else said)
     assert t.best_score == pytest.approx(0.9) and t.kept_score == pytest.approx({0.0: 0.9, 0.02: 0.89, 1.0: 0.595}[slack])
     for k, v in t.model.state_dict().items():
         assert torch.equal(v, kept[k])

@@ -29,7 +29,7 @@ from ..core.errors import FrugalsegError
 from ..core.labels import check_training_labels
 from ..core.model import UNet
 from ..core.predict import Prediction, predict_view
-from ..core.train import TrainingData, TrainProgress
+from ..core.train import TrainingData, TrainProgress, kept_note
 from . import imperfect
 from . import layers as L
 from . import overlays, persistence, training_inputs
@@ -272,7 +272,7 @@ class Controller:
         self.history += trainer.history
         self.val_score = score = trainer.val_score
         best = f", held-out Dice {score:.3f}" if score is not None else ""
-        self.say(f"trained {trainer.step} steps on {trainer.device}{best}")
+        self.say(f"trained {trainer.step} steps on {trainer.device}{kept_note(trainer)}{best}")
         self.model_changed.emit()
         persistence.autosave_model(self)
 

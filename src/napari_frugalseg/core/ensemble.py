@@ -122,6 +122,11 @@ class EnsembleTrainer:
         return sum(scores) / len(scores) if scores else None
 
     @property
+    def kept_step(self) -> int | None:
+        """The step whose weights a single model keeps (None for an ensemble or none kept)."""
+        return self.trainers[0].kept_step if len(self.trainers) == 1 else None
+
+    @property
     def labels_in_use(self) -> int:
         return self._current.labels_in_use
 

@@ -31,6 +31,15 @@ from .priors import labelled_prior
 from .sampling import PatchSampler, Sample, crop, model_samples, percentile_normalize
 
 
+def kept_note(trainer) -> str:
+    """What a Trainer (or EnsembleTrainer) that ended on earlier weights than its last step's
+    kept, for a status line: "; kept the weights of step N (...)", else ""."""
+    kept = trainer.kept_step
+    if kept is None or kept >= trainer.step:
+        return ""
+    return f"; kept the weights of step {kept} (best on held-out strokes)"
+
+
 @dataclass
 class TrainProgress:
     step: int
@@ -133,6 +142,7 @@ class Trainer:
         self.best_score = -math.inf  # best smoothed validation score (or -loss) of the run
         self.kept_score = -math.inf  # that of the checkpoint kept (see TrainConfig.checkpoint_slack)
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.kept_step: int | None = None  # the step whose weights best_state holds
         self._smoothed: float | None = None  # running mean of the validation scores
         self.preview_fn: Callable[[Predictor], Any] | None = None
         self.preview_every: float = 5.0
@@ -206,6 +216,7 @@ class Trainer:
         self._version = version
         # the yardstick changed
         self.best_score, self.kept_score, self.best_state, self._smoothed = -math.inf, -math.inf, None, None
+        self.kept_step = None
 
     def _val_patches(self, samples: list[Sample], per_class: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
         """Fixed patches centred on held-out strokes, a few per class spread over all of them."""
@@ -334,6 +345,7 @@ class Trainer:
                     slack = tc.checkpoint_slack if val is not None else 0.0
                     if score >= self.best_score - slack:
                         self.best_score, self.kept_score, improved = max(score, self.best_score), score, True
+                        self.kept_step = self.step
                         self.best_state = copy.deepcopy(
                             {k: v.detach().cpu() for k, v in self.average.state_dict().items()}
                         )
@@ -355,7 +367,7 @@ class Trainer:
         """Free what this run holds on the device (optimizer state, cached blocks); the model
         moves to the CPU and is returned, ready to warm-start a later Trainer."""
         self.optimizer.state.clear()
-        self.best_state = None
+        self.best_state, self.kept_step = None, None
         if self.scaler is not None:  # its scale lives on the GPU
             self.scaler = torch.amp.GradScaler("cuda")
         model = self.model.cpu()
