@@ -367,7 +367,7 @@ class Trainer:
         """Free what this run holds on the device (optimizer state, cached blocks); the model
         moves to the CPU and is returned, ready to warm-start a later Trainer."""
         self.optimizer.state.clear()
-        self.best_state, self.kept_step = None, None
+        self.best_state = None
         if self.scaler is not None:  # its scale lives on the GPU
             self.scaler = torch.amp.GradScaler("cuda")
         model = self.model.cpu()
