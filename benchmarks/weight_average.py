@@ -18,12 +18,10 @@ import copy
 import sys
 
 import numpy as np
-from early_correction import plugin_slice
-from label_efficiency import score
+from early_correction import membrane_scores, plugin_slice
 
 from common import parser
 from napari_frugalseg.core.config import TrainConfig
-from napari_frugalseg.core.predict import predict_image, run_to_end
 from napari_frugalseg.core.train import Trainer, TrainingData
 
 
@@ -59,13 +57,8 @@ def main(argv=None) -> int:
             row = []
             for progress in trainer.run():
                 if progress.step in args.steps:
-                    model = stopped_here(trainer)
-                    preds = {i: run_to_end(predict_image(model, trainer.config, ds.images[i],
-                                                         prior_correction=False)).classes
-                             for i in scribbled + test}
-                    row.append((score(ds, scribbled, [preds[scribbled[0]]])[0],
-                                score(ds, test, [preds[i] for i in test])[0],
-                                float(np.mean(preds[scribbled[0]] == 1))))
+                    row.append(membrane_scores(stopped_here(trainer), trainer.config, ds, scribbled,
+                                               test, correct=False))
                 if progress.step >= max(args.steps):
                     break
             table.append(row)

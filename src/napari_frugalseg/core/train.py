@@ -142,7 +142,7 @@ class Trainer:
         self.best_score = -math.inf  # best smoothed validation score (or -loss) of the run
         self.kept_score = -math.inf  # that of the checkpoint kept (see TrainConfig.checkpoint_slack)
         self.best_state: dict[str, torch.Tensor] | None = None
-        self.kept_step: int | None = None  # the step whose weights best_state holds
+        self.kept_step: int | None = None  # the step of the checkpoint kept (best_state)
         self._smoothed: float | None = None  # running mean of the validation scores
         self.preview_fn: Callable[[Predictor], Any] | None = None
         self.preview_every: float = 5.0
@@ -215,8 +215,8 @@ class Trainer:
         self.config = self.config.replace(class_prior=prior)
         self._version = version
         # the yardstick changed
-        self.best_score, self.kept_score, self.best_state, self._smoothed = -math.inf, -math.inf, None, None
-        self.kept_step = None
+        self.best_score, self.kept_score, self._smoothed = -math.inf, -math.inf, None
+        self.best_state, self.kept_step = None, None
 
     def _val_patches(self, samples: list[Sample], per_class: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
         """Fixed patches centred on held-out strokes, a few per class spread over all of them."""
