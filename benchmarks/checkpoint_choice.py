@@ -6,9 +6,11 @@ validation the membrane Dice on held-out slices is measured too. Reported per se
 held-out-slice Dice of the checkpoint the trainer keeps (running mean, ``Trainer._smooth``, and
 ``TrainConfig.checkpoint_slack``),
 of the one the raw maximum of the held-out-stroke scores would have kept, and of the last.
+``--score-weight 0.5 --min-validations 1`` is the running mean used before 2026-11-25.
 Run from the repository root:
 
     python benchmarks/checkpoint_choice.py --seeds 0 1 2 3 4 5
+    python benchmarks/checkpoint_choice.py --seeds 0 1 2 3 4 5 --score-weight 0.5 --min-validations 1
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4, 5])
     p.add_argument("--steps", type=int, default=120)
     p.add_argument("--test-slices", type=int, default=3, help="held-out slices scored")
+    p.add_argument("--score-weight", type=float, default=Trainer.score_weight,
+                   help="weight of the newest validation in the running mean (0.5 before 2026-11-25)")
+    p.add_argument("--min-validations", type=int, default=Trainer.min_validations,
+                   help="validations before a checkpoint is kept (1 before 2026-11-25)")
     args = p.parse_args(argv)
 
     ds = isbi2012(args.data)
@@ -56,12 +62,14 @@ def main(argv=None) -> int:
                                     np.concatenate([ds.labels[i].ravel() for i in test]), 2)[0])
 
     print(f"checkpoint choice: ISBI slice {train_ids[0]}, 1 % brushed scribbles, {args.steps} steps, "
-          f"membrane Dice on held-out slices {test}")
+          f"membrane Dice on held-out slices {test}; running mean: newest weighs {args.score_weight}, "
+          f"a checkpoint after {args.min_validations} validations")
     print(f"{'seed':<6}{'kept (trainer)':>22}{'raw maximum':>14}{'last':>8}")
     rows = []
     for seed in args.seeds:
         tc = TrainConfig(max_steps=args.steps, max_seconds=None, val_every=10, seed=seed)
         trainer = Trainer(TrainingData([image], [labels], config.norm_percentiles), config, tc)
+        trainer.score_weight, trainer.min_validations = args.score_weight, args.min_validations
         vals, dices, kept = [], [], None
         for progress in trainer.run():
             if progress.val_score is not None:
@@ -69,7 +77,7 @@ def main(argv=None) -> int:
                 dices.append(membrane_dice(trainer))
                 if progress.improved:
                     kept = dices[-1]
-        row = (kept, dices[int(np.argmax(vals))], dices[-1])
+        row = (dices[-1] if kept is None else kept, dices[int(np.argmax(vals))], dices[-1])
         rows.append(row)
         print(f"{seed:<6}{row[0]:>22.3f}{row[1]:>14.3f}{row[2]:>8.3f}", flush=True)
     mean = np.mean(rows, axis=0)

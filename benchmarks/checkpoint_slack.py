@@ -53,6 +53,7 @@ def main(argv=None) -> int:
                     weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
                     snaps.append((progress.step, trainer.smoothed_score, weights))
             smoothed = np.array([s[1] for s in snaps])
+            smoothed[: trainer.min_validations - 1] = -np.inf  # no checkpoint before these
             picks = {"best": int(np.argmax(smoothed)), "last": len(snaps) - 1}
             for s in args.slacks:
                 picks[f"slack {s:g}"] = int(np.flatnonzero(smoothed >= smoothed.max() - s)[-1])

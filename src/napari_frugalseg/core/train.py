@@ -112,6 +112,9 @@ class Trainer:
     ``run()`` may be called again to continue from the current weights and optimizer.
     """
 
+    score_weight = 0.25  # weight of the newest validation in the running mean (``_smooth``)
+    min_validations = 3  # validations on the current labels before a checkpoint is kept
+
     def __init__(
         self,
         data: TrainingData,
@@ -143,7 +146,7 @@ class Trainer:
         self.kept_score = -math.inf  # that of the checkpoint kept (see TrainConfig.checkpoint_slack)
         self.best_state: dict[str, torch.Tensor] | None = None
         self.kept_step: int | None = None  # the step of the checkpoint kept (best_state)
-        self._smoothed: float | None = None  # running mean of the validation scores
+        self._scores = (0.0, 0.0, 0)  # running mean of the validation scores: sum, weight, count
         self.preview_fn: Callable[[Predictor], Any] | None = None
         self.preview_every: float = 5.0
         self._stop = threading.Event()
@@ -175,7 +178,8 @@ class Trainer:
     @property
     def smoothed_score(self) -> float | None:
         """Running mean of the held-out scores so far: what checkpoints are chosen on."""
-        return self._smoothed
+        total, weight, _ = self._scores
+        return total / weight if weight else None
 
     # -- data ------------------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -215,7 +219,7 @@ class Trainer:
         self.config = self.config.replace(class_prior=prior)
         self._version = version
         # the yardstick changed
-        self.best_score, self.kept_score, self._smoothed = -math.inf, -math.inf, None
+        self.best_score, self.kept_score, self._scores = -math.inf, -math.inf, (0.0, 0.0, 0)
         self.best_state, self.kept_step = None, None
 
     def _val_patches(self, samples: list[Sample], per_class: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -261,15 +265,21 @@ class Trainer:
         dice = dice_per_class(np.concatenate(preds), np.concatenate(truths), self.config.n_classes)
         return float(np.nanmean(dice)) if np.isfinite(dice).any() else None
 
-    def _smooth(self, val: float) -> float:
-        """Running mean (weight 1/2) of validation scores: the best checkpoint is chosen on it.
+    def _smooth(self, val: float) -> float | None:
+        """Running mean of the validation scores since the labels last changed, each new one
+        weighing ``score_weight`` and the older ones fading; the best checkpoint is chosen on
+        it. None (no checkpoint yet) until ``min_validations`` scores are in.
 
-        A few held-out strokes make single scores noisy, and early in training a model that
-        draws membranes too thin can still score high on their centre lines (see
-        ``benchmarks/checkpoint_choice.py``).
+        A few held-out strokes make single scores noisy (+-0.1 from one validation to the next
+        in the plugin's loop), and early in training a model that draws membranes too thin can
+        still score high on their centre lines (see ``benchmarks/checkpoint_choice.py``). The
+        mean is normalised by the weights it holds, so the first score after a change of labels
+        does not count in full.
         """
-        self._smoothed = val if self._smoothed is None else 0.5 * (self._smoothed + val)
-        return self._smoothed
+        a = self.score_weight
+        total, weight, count = self._scores
+        self._scores = ((1 - a) * total + a * val, (1 - a) * weight + a, count + 1)
+        return self.smoothed_score if count + 1 >= self.min_validations else None
 
     def _lr(self, fraction: float) -> float:
         """Cosine decay to 10 % over the run's budget."""
@@ -343,7 +353,7 @@ class Trainer:
                     val = self.validate()
                     score = self._smooth(val) if val is not None else -ema
                     slack = tc.checkpoint_slack if val is not None else 0.0
-                    if score >= self.best_score - slack:
+                    if score is not None and score >= self.best_score - slack:
                         self.best_score, self.kept_score, improved = max(score, self.best_score), score, True
                         self.kept_step = self.step
                         self.best_state = copy.deepcopy(
