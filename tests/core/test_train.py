@@ -158,6 +158,17 @@ def test_the_first_validations_after_new_strokes_do_not_pick_the_checkpoint(blob
     assert t.kept_step == 60 and t.best_score == pytest.approx(0.7930, abs=1e-4)
 
 
+def test_a_stop_between_validations_is_not_reported_as_earlier_weights(blobs, monkeypatch):
+    """Stopped at step 35, the run keeps step 30's checkpoint, its last: nothing to explain."""
+    t = _trainer(blobs, steps=100)
+    scores = iter([0.5, 0.6, 0.7])
+    monkeypatch.setattr(t, "validate", lambda: next(scores))
+    for p in t.run():
+        if p.step == 35:
+            t.request_stop()
+    assert (t.step, t.kept_step) == (35, 30) and kept_note(t) == ""
+
+
 @pytest.mark.parametrize("slack,kept_step,kept_score", [(0.02, 50, 0.9049), (0.0, 40, 0.9073),
                                                         (1.0, 60, 0.7209)])
 def test_the_latest_checkpoint_as_good_as_the_best_is_kept(blobs, monkeypatch, slack, kept_step, kept_score):

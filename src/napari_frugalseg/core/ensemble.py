@@ -127,6 +127,11 @@ class EnsembleTrainer:
         return self.trainers[0].kept_step if len(self.trainers) == 1 else None
 
     @property
+    def checked_step(self) -> int:
+        """The step of a single model's last checkpoint candidate (see ``kept_step``)."""
+        return self.trainers[0].checked_step
+
+    @property
     def labels_in_use(self) -> int:
         return self._current.labels_in_use
 

@@ -32,10 +32,10 @@ from .sampling import PatchSampler, Sample, crop, model_samples, percentile_norm
 
 
 def kept_note(trainer) -> str:
-    """What a Trainer (or EnsembleTrainer) that ended on earlier weights than its last step's
-    kept, for a status line: "; kept the weights of step N (...)", else ""."""
+    """What a Trainer (or EnsembleTrainer) that ended on the weights of an earlier checkpoint
+    than its last kept, for a status line: "; kept the weights of step N (...)", else ""."""
     kept = trainer.kept_step
-    if kept is None or kept >= trainer.step:
+    if kept is None or kept >= trainer.checked_step:
         return ""
     return f"; kept the weights of step {kept} (best on held-out strokes)"
 
@@ -146,6 +146,7 @@ class Trainer:
         self.kept_score = -math.inf  # that of the checkpoint kept (see TrainConfig.checkpoint_slack)
         self.best_state: dict[str, torch.Tensor] | None = None
         self.kept_step: int | None = None  # the step of the checkpoint kept (best_state)
+        self.checked_step = 0  # the step of the last checkpoint candidate (validation)
         self._scores = (0.0, 0.0, 0)  # running mean of the validation scores: sum, weight, count
         self.preview_fn: Callable[[Predictor], Any] | None = None
         self.preview_every: float = 5.0
@@ -352,6 +353,7 @@ class Trainer:
                 if self.step % tc.val_every == 0 or end_now:
                     val = self.validate()
                     score = self._smooth(val) if val is not None else -ema
+                    self.checked_step = self.step
                     slack = tc.checkpoint_slack if val is not None else 0.0
                     if score is not None and score >= self.best_score - slack:
                         self.best_score, self.kept_score, improved = max(score, self.best_score), score, True
