@@ -177,8 +177,8 @@ def test_predict_all_stops_and_3d_model_on_2d_image_is_refused(widget, qtbot, tm
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=5000)
 
 
-def test_class_share_correction_can_be_turned_on(widget, qtbot, tmp_path):
-    """Predict all gives the raw prediction unless the user ticks the class-share correction."""
+def test_class_share_correction_can_be_turned_off(widget, qtbot, tmp_path):
+    """Predict all corrects for each image's class shares unless the user unticks it."""
     import torch
 
     from napari_frugalseg.core.bundle import save_bundle
@@ -205,10 +205,10 @@ def test_class_share_correction_can_be_turned_on(widget, qtbot, tmp_path):
     def expected(correct):
         return run_to_end(predict_image(model, config, image[None], "cpu", prior_correction=correct)).classes
 
-    assert not widget.guidance.shares.isChecked()
+    assert widget.guidance.shares.isChecked()  # on by default, as on the command line
     corrected, raw = expected(True), expected(False)
     assert not np.array_equal(corrected, raw)
-    assert np.array_equal(predicted(), raw)
-    widget.guidance.shares.setChecked(True)
-    assert widget.ctl.settings.prior_correction
     assert np.array_equal(predicted(), corrected)
+    widget.guidance.shares.setChecked(False)
+    assert not widget.ctl.settings.prior_correction
+    assert np.array_equal(predicted(), raw)

@@ -21,9 +21,7 @@ class Settings:
     robust_q: float = 0.0  # > 0: noise-robust loss (generalized cross-entropy)
     ensemble: int = 1  # members trained together (one shared time budget)
     tta: bool = False  # predict all averages over test-time flips
-    # re-weight predictions to each image's class shares; off in the plugin, whose loop lost
-    # membranes to it early in training (README, Label conventions; cause not isolated)
-    prior_correction: bool = False
+    prior_correction: bool = True  # re-weight predictions to each image's class shares
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
