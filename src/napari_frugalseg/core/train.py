@@ -32,8 +32,8 @@ from .sampling import PatchSampler, Sample, crop, model_samples, percentile_norm
 
 
 def kept_note(trainer) -> str:
-    """What a Trainer (or EnsembleTrainer) that ended on the weights of an earlier checkpoint
-    than its last kept, for a status line: "; kept the weights of step N (...)", else ""."""
+    """For a status line: "; kept the weights of step N (...)" when a Trainer (or
+    EnsembleTrainer) passed over later checkpoints for an earlier one, else ""."""
     kept = trainer.kept_step
     if kept is None or kept >= trainer.checked_step:
         return ""
