@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from napari_frugalseg.core.config import TrainConfig
+from napari_frugalseg._napari import persistence
 from napari_frugalseg.core.io import read_array
 
 
@@ -68,11 +69,10 @@ def test_error_during_training_is_reported_and_napari_stays_usable(widget, qtbot
     layer = _blobs(widget)
     assert widget.train(seconds=30)
     qtbot.waitUntil(lambda: widget.ctl.trainer is not None and widget.ctl.trainer.step >= 2, timeout=10000)
-    layer.data[0:5, 0:5] = 7  # a class the table does not have, painted while it trains
-    layer.refresh()
+    layer.paint((2, 2), 7)  # a class the table does not have, painted while it trains
     qtbot.waitUntil(lambda: "class 7" in widget.status.text(), timeout=3000)
     assert widget.ctl.state == "training"  # the bad stroke is refused, training goes on
-    layer.data[0:5, 0:5] = 0
+    layer.undo()
 
     from napari_frugalseg.core.train import Trainer
 
@@ -154,6 +154,42 @@ def test_a_stroke_while_idle_continues_training_from_the_model(widget, qtbot):
     full = TrainConfig().learning_rate
     assert more and max(h["lr"] for h in first) > full / 2
     assert max(h["lr"] for h in more) <= full / 4 + 1e-12
+
+
+def test_scrolling_a_stack_is_not_a_stroke_but_undo_is(widget, qtbot, tmp_path, monkeypatch):
+    """With a model and "continue after each new stroke" on, moving to another slice or
+    redrawing the scribbles must not start training; painting, undo and redo do."""
+    from napari_frugalseg.core.bundle import save_bundle
+    from napari_frugalseg.core.config import new_model_config
+    from napari_frugalseg.core.model import build_model
+
+    ctl = widget.ctl
+    config = new_model_config(tuple(c.name for c in ctl.classes), 1, 2, patch=32, width=4, depth=2)
+    save_bundle(tmp_path / "m", build_model(config), config)
+    widget.load_model(tmp_path / "m")
+    widget.viewer.add_image(np.random.default_rng(0).random((3, 64, 64), np.float32), name="stack")
+    widget.image_combo.setCurrentText("stack")
+    layer = widget.pick_image()
+    ctl.settings = ctl.settings.replace(auto_continue=True)
+    asked = []
+    monkeypatch.setattr(ctl, "train", lambda *a, **k: asked.append(1))
+    saved = []
+    monkeypatch.setattr(persistence, "autosave", lambda c, image: saved.append(image.name))
+
+    def edits_after(action) -> int:
+        asked.clear()
+        action()
+        qtbot.wait(600)  # past the 300 ms debounce
+        return len(asked)
+
+    assert edits_after(lambda: widget.viewer.dims.set_current_step(0, 2)) == 0
+    assert edits_after(layer.refresh) == 0
+    assert edits_after(lambda: ctl.set_classes(ctl.classes)) == 0  # recolours the layer
+    assert not saved
+    assert edits_after(lambda: layer.paint((2, 10, 10), 1)) == 1 and saved == ["stack"]
+    assert edits_after(layer.undo) == 1 and not layer.data.any()
+    assert edits_after(layer.redo) == 1 and layer.data.any()
+    assert edits_after(lambda: widget.viewer.dims.set_current_step(0, 0)) == 0
 
 
 def test_predict_all_stops_and_3d_model_on_2d_image_is_refused(widget, qtbot, tmp_path):

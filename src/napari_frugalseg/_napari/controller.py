@@ -137,8 +137,18 @@ class Controller:
         if id(layer) in self._watched:
             return
         self._watched.add(id(layer))
+        history = [L.edit_history(layer)]
         layer.events.paint.connect(lambda e, lay=layer: self._labels_edited(lay))
-        layer.events.set_data.connect(lambda e, lay=layer: self._labels_edited(lay))
+        layer.events.data.connect(lambda e, lay=layer: self._labels_edited(lay))
+
+        def redrawn(_event, lay=layer) -> None:
+            # a redraw is an edit only when it undid or redid one (not a slice change, a refresh)
+            now = L.edit_history(lay)
+            if now is None or now != history[0]:
+                history[0] = now
+                self._labels_edited(lay)
+
+        layer.events.set_data.connect(redrawn)
 
     def _labels_edited(self, layer: Labels) -> None:
         self._pending.add(layer.metadata.get(L.META, ""))

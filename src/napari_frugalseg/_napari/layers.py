@@ -67,6 +67,14 @@ def ensure_labels(viewer, image: Image, role: str, colors: Sequence[str]) -> Lab
     return layer
 
 
+def edit_history(labels: Labels) -> tuple[int, int] | None:
+    """Lengths of the layer's undo and redo histories: they change when a stroke is undone or
+    redone, which napari announces only as a redraw (``set_data``, also sent when the view
+    moves to another slice). None where napari keeps them elsewhere."""
+    undo, redo = getattr(labels, "_undo_history", None), getattr(labels, "_redo_history", None)
+    return None if undo is None or redo is None else (len(undo), len(redo))
+
+
 def check_shape(image: Image, labels: Labels) -> None:
     if tuple(labels.data.shape) != spatial_shape(image):
         raise FrugalsegError(
