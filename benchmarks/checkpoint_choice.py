@@ -3,7 +3,7 @@
 The plugin's usual case: one ISBI 2012 slice scribbled by hand (1 % skeleton scribbles,
 thickened by a 3-pixel brush as napari paints them), small patches, a short run. At every
 validation the membrane Dice on held-out slices is measured too. Reported per seed: the
-held-out-slice Dice of the checkpoint the trainer keeps (running mean, ``Trainer._smooth``, and
+held-out-slice Dice of the checkpoint the trainer keeps (running mean, ``Checkpoints``, and
 ``TrainConfig.checkpoint_slack``),
 of the one the raw maximum of the held-out-stroke scores would have kept, and of the last.
 ``--score-weight 0.5 --min-validations 1`` is the running mean used before 2026-11-25.
@@ -22,6 +22,7 @@ from label_efficiency import split
 from scipy import ndimage as ndi
 
 from common import parser
+from napari_frugalseg.core.checkpoints import Checkpoints
 from napari_frugalseg.core.config import TrainConfig, new_model_config
 from napari_frugalseg.core.datasets import isbi2012
 from napari_frugalseg.core.labels import dice_per_class
@@ -43,9 +44,9 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4, 5])
     p.add_argument("--steps", type=int, default=120)
     p.add_argument("--test-slices", type=int, default=3, help="held-out slices scored")
-    p.add_argument("--score-weight", type=float, default=Trainer.score_weight,
+    p.add_argument("--score-weight", type=float, default=Checkpoints.score_weight,
                    help="weight of the newest validation in the running mean (0.5 before 2026-11-25)")
-    p.add_argument("--min-validations", type=int, default=Trainer.min_validations,
+    p.add_argument("--min-validations", type=int, default=Checkpoints.min_validations,
                    help="validations before a checkpoint is kept (1 before 2026-11-25)")
     args = p.parse_args(argv)
 
@@ -69,7 +70,8 @@ def main(argv=None) -> int:
     for seed in args.seeds:
         tc = TrainConfig(max_steps=args.steps, max_seconds=None, val_every=10, seed=seed)
         trainer = Trainer(TrainingData([image], [labels], config.norm_percentiles), config, tc)
-        trainer.score_weight, trainer.min_validations = args.score_weight, args.min_validations
+        trainer.checkpoints.score_weight = args.score_weight
+        trainer.checkpoints.min_validations = args.min_validations
         vals, dices, kept = [], [], None
         for progress in trainer.run():
             if progress.val_score is not None:

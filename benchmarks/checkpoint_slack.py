@@ -51,9 +51,9 @@ def main(argv=None) -> int:
             for progress in trainer.run():
                 if progress.val_score is not None:
                     weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
-                    snaps.append((progress.step, trainer.smoothed_score, weights))
+                    snaps.append((progress.step, trainer.checkpoints.smoothed, weights))
             smoothed = np.array([s[1] for s in snaps])
-            smoothed[: trainer.min_validations - 1] = -np.inf  # no checkpoint before these
+            smoothed[: trainer.checkpoints.min_validations - 1] = -np.inf  # no checkpoint before these
             picks = {"best": int(np.argmax(smoothed)), "last": len(snaps) - 1}
             for s in args.slacks:
                 picks[f"slack {s:g}"] = int(np.flatnonzero(smoothed >= smoothed.max() - s)[-1])

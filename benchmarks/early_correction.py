@@ -92,7 +92,7 @@ def main(argv=None) -> int:
                           for correct in (True, False))
             rows.append([fixed[0], raw[0], fixed[1], raw[1]])
             print(f"{steps:<7}{seed:<6}" + "".join(f"{v:>{w}.3f}" for v, w in zip(rows[-1], (17, 8, 21, 8)))
-                  + f"{trainer.kept_step or steps:>11}{raw[2]:>16.2f}", flush=True)
+                  + f"{trainer.checkpoints.kept_step or steps:>11}{raw[2]:>16.2f}", flush=True)
         mean = np.mean(rows, axis=0)
         lower = sum(r[0] < r[1] for r in rows)
         print(f"{steps:<7}{'mean':<6}" + "".join(f"{v:>{w}.3f}" for v, w in zip(mean, (17, 8, 21, 8)))

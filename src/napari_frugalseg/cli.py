@@ -136,7 +136,7 @@ def train(args) -> int:
     from napari_frugalseg.core.ensemble import EnsembleTrainer
     from napari_frugalseg.core.labels import check_training_labels, default_class_names
     from napari_frugalseg.core.library import add_model, check_name, resolve_model
-    from napari_frugalseg.core.train import TrainingData, kept_note
+    from napari_frugalseg.core.train import TrainingData
     from napari_frugalseg.core.transfer import transfer
 
     if bool(args.dataset) == bool(args.image or args.labels):
@@ -246,7 +246,7 @@ def train(args) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    print(f"trained {trainer.step} steps{kept_note(trainer)}; model saved in {args.out}")
+    print(f"trained {trainer.step} steps{trainer.kept_note}; model saved in {args.out}")
     return 0
 
 

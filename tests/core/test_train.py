@@ -7,7 +7,7 @@ from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.errors import FrugalsegError
 from napari_frugalseg.core.labels import dice_per_class
 from napari_frugalseg.core.predict import predict_image, run_to_end
-from napari_frugalseg.core.train import Trainer, TrainingData, kept_note
+from napari_frugalseg.core.train import Trainer, TrainingData
 
 SMALL = dict(width=8, depth=2, patch_size=(64, 64))
 
@@ -86,9 +86,9 @@ def test_new_strokes_are_picked_up_without_restart(blobs):
 def test_best_checkpoint_is_restored(blobs):
     t = _trainer(blobs, steps=20)
     list(t.run())
-    assert t.best_state is not None
+    assert t.checkpoints.state is not None
     for k, v in t.model.state_dict().items():
-        assert torch.equal(v.cpu(), t.best_state[k])
+        assert torch.equal(v.cpu(), t.checkpoints.state[k])
 
 
 @pytest.mark.parametrize("decay", [0.99, 0.0])
@@ -133,8 +133,8 @@ def test_a_single_lucky_validation_does_not_pick_the_checkpoint(blobs, monkeypat
     monkeypatch.setattr(t, "validate", lambda: next(scores))
     kept_at, kept = _run_noting_kept(t)
     # running means 0.461, 0.532, 0.680, 0.778, ..., 0.773, 0.778 (11th), 0.767 (12th), 0.741, ...
-    assert kept_at == 24 == t.kept_step  # the 12th validation; the raw maximum is the 4th
-    assert t.best_score == pytest.approx(0.7779, abs=1e-4)
+    assert kept_at == 24 == t.checkpoints.kept_step  # the 12th validation; the raw maximum is the 4th
+    assert t.checkpoints.best_score == pytest.approx(0.7779, abs=1e-4)
     for k, v in t.model.state_dict().items():
         assert torch.equal(v, kept[k])
 
@@ -155,7 +155,7 @@ def test_the_first_validations_after_new_strokes_do_not_pick_the_checkpoint(blob
         if p.improved:
             kept_at.append(p.step)
     assert kept_at == [50, 60]  # running means after the change 0.95, 0.8414, 0.7889, 0.7930
-    assert t.kept_step == 60 and t.best_score == pytest.approx(0.7930, abs=1e-4)
+    assert t.checkpoints.kept_step == 60 and t.checkpoints.best_score == pytest.approx(0.7930, abs=1e-4)
 
 
 def test_a_stop_between_validations_is_not_reported_as_earlier_weights(blobs, monkeypatch):
@@ -166,7 +166,7 @@ def test_a_stop_between_validations_is_not_reported_as_earlier_weights(blobs, mo
     for p in t.run():
         if p.step == 35:
             t.request_stop()
-    assert (t.step, t.kept_step) == (35, 30) and kept_note(t) == ""
+    assert (t.step, t.checkpoints.kept_step) == (35, 30) and t.kept_note == ""
 
 
 @pytest.mark.parametrize("slack,kept_step,kept_score", [(0.02, 50, 0.9049), (0.0, 40, 0.9073),
@@ -178,14 +178,14 @@ def test_the_latest_checkpoint_as_good_as_the_best_is_kept(blobs, monkeypatch, s
     scores = iter([0.9, 0.9, 0.9, 0.92, 0.9, 0.3])  # running means 0.9 x 3, 0.9073, 0.9049, 0.7209
     monkeypatch.setattr(t, "validate", lambda: next(scores))
     kept_at, kept = _run_noting_kept(t)
-    assert kept_at == kept_step == t.kept_step
+    assert kept_at == kept_step == t.checkpoints.kept_step
     # the user is told when the weights kept are not the last step's
     said = f"; kept the weights of step {kept_step} (best on held-out strokes)"
-    assert kept_note(t) == ("" if kept_step == 60 else said)
+    assert t.kept_note == ("" if kept_step == 60 else said)
     t.release()  # the plugin frees the device before it reports
-    assert kept_note(t) == ("" if kept_step == 60 else said)
-    assert t.best_score == pytest.approx(0.9073, abs=1e-4)
-    assert t.kept_score == pytest.approx(kept_score, abs=1e-4)
+    assert t.kept_note == ("" if kept_step == 60 else said)
+    assert t.checkpoints.best_score == pytest.approx(0.9073, abs=1e-4)
+    assert t.checkpoints.kept_score == pytest.approx(kept_score, abs=1e-4)
     for k, v in t.model.state_dict().items():
         assert torch.equal(v, kept[k])
 

@@ -29,7 +29,7 @@ from ..core.errors import FrugalsegError
 from ..core.labels import check_training_labels
 from ..core.model import UNet
 from ..core.predict import Prediction, predict_view
-from ..core.train import TrainingData, TrainProgress, kept_note
+from ..core.train import TrainingData, TrainProgress
 from . import imperfect
 from . import layers as L
 from . import overlays, persistence, training_inputs
@@ -74,7 +74,7 @@ class Controller:
         self._switch_interval = sys.getswitchinterval()
         self._stop = threading.Event()
         self._view: View | None = None
-        self._watched: set[int] = set()
+        self._histories: dict[int, tuple[int, int] | None] = {}  # watched layers' edit_history
         self._pending: set[str] = set()
         self._debounce = QTimer()
         self._debounce.setSingleShot(True)
@@ -134,21 +134,19 @@ class Controller:
             self._view = View(self.image.name, z, box)
 
     def _watch(self, layer: Labels) -> None:
-        if id(layer) in self._watched:
+        if id(layer) in self._histories:
             return
-        self._watched.add(id(layer))
-        history = [L.edit_history(layer)]
+        self._histories[id(layer)] = L.edit_history(layer)
         layer.events.paint.connect(lambda e, lay=layer: self._labels_edited(lay))
         layer.events.data.connect(lambda e, lay=layer: self._labels_edited(lay))
+        layer.events.set_data.connect(lambda e, lay=layer: self._redrawn(lay))
 
-        def redrawn(_event, lay=layer) -> None:
-            # a redraw is an edit only when it undid or redid one (not a slice change, a refresh)
-            now = L.edit_history(lay)
-            if now is None or now != history[0]:
-                history[0] = now
-                self._labels_edited(lay)
-
-        layer.events.set_data.connect(redrawn)
+    def _redrawn(self, layer: Labels) -> None:
+        """A redraw is an edit only when it undid or redid one (not a slice change, a refresh)."""
+        now = L.edit_history(layer)
+        if now is None or now != self._histories[id(layer)]:
+            self._histories[id(layer)] = now
+            self._labels_edited(layer)
 
     def _labels_edited(self, layer: Labels) -> None:
         self._pending.add(layer.metadata.get(L.META, ""))
@@ -282,7 +280,7 @@ class Controller:
         self.history += trainer.history
         self.val_score = score = trainer.val_score
         best = f", held-out Dice {score:.3f}" if score is not None else ""
-        self.say(f"trained {trainer.step} steps on {trainer.device}{kept_note(trainer)}{best}")
+        self.say(f"trained {trainer.step} steps on {trainer.device}{trainer.kept_note}{best}")
         self.model_changed.emit()
         persistence.autosave_model(self)
 

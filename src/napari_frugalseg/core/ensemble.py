@@ -122,14 +122,9 @@ class EnsembleTrainer:
         return sum(scores) / len(scores) if scores else None
 
     @property
-    def kept_step(self) -> int | None:
-        """The step whose weights a single model keeps (None for an ensemble or none kept)."""
-        return self.trainers[0].kept_step if len(self.trainers) == 1 else None
-
-    @property
-    def checked_step(self) -> int:
-        """The step of a single model's last checkpoint candidate (see ``kept_step``)."""
-        return self.trainers[0].checked_step
+    def kept_note(self) -> str:
+        """A single model's ``Trainer.kept_note`` ("" for an ensemble)."""
+        return self.trainers[0].kept_note if len(self.trainers) == 1 else ""
 
     @property
     def labels_in_use(self) -> int:

@@ -2,8 +2,8 @@
 
 ``TrainingData`` holds the images and their labels; labels can change while a ``Trainer``
 runs (new strokes in the GUI) and are picked up at the next step without a restart. Whole
-strokes are held out for validation; the best weights (the latest among those as good, within a
-slack) are kept and restored at the end. What is validated, previewed and kept is a moving
+strokes are held out for validation; the best weights (``checkpoints.py``) are kept and restored
+at the end. What is validated, previewed and kept is a moving
 average of the trained weights (``TrainConfig.average_decay``).
 """
 
@@ -24,20 +24,12 @@ from .config import ModelConfig, TrainConfig
 from .device import autocast_dtype, resolve_device
 from .errors import FrugalsegError
 from .labels import dice_per_class, split_strokes
+from .checkpoints import Checkpoints
 from .losses import affinity_loss, allowed_table, partial_loss
 from .model import UNet, build_model
 from .predict import Predictor
 from .priors import labelled_prior
 from .sampling import PatchSampler, Sample, crop, model_samples, percentile_normalize
-
-
-def kept_note(trainer) -> str:
-    """For a status line: "; kept the weights of step N (...)" when a Trainer (or
-    EnsembleTrainer) passed over later checkpoints for an earlier one, else ""."""
-    kept = trainer.kept_step
-    if kept is None or kept >= trainer.checked_step:
-        return ""
-    return f"; kept the weights of step {kept} (best on held-out strokes)"
 
 
 @dataclass
@@ -112,9 +104,6 @@ class Trainer:
     ``run()`` may be called again to continue from the current weights and optimizer.
     """
 
-    score_weight = 0.25  # weight of the newest validation in the running mean (``_smooth``)
-    min_validations = 3  # validations on the current labels before a checkpoint is kept
-
     def __init__(
         self,
         data: TrainingData,
@@ -142,12 +131,7 @@ class Trainer:
         self.predictor = Predictor(self.average, self.device)  # validation and previews
         self.history: list[dict[str, Any]] = []
         self.step = 0
-        self.best_score = -math.inf  # best smoothed validation score (or -loss) of the run
-        self.kept_score = -math.inf  # that of the checkpoint kept (see TrainConfig.checkpoint_slack)
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.kept_step: int | None = None  # the step of the checkpoint kept (best_state)
-        self.checked_step = 0  # the step of the last checkpoint candidate (validation)
-        self._scores = (0.0, 0.0, 0)  # running mean of the validation scores: sum, weight, count
+        self.checkpoints = Checkpoints(train_config.checkpoint_slack)
         self.preview_fn: Callable[[Predictor], Any] | None = None
         self.preview_every: float = 5.0
         self._stop = threading.Event()
@@ -174,13 +158,14 @@ class Trainer:
     def val_score(self) -> float | None:
         """Smoothed mean Dice on held-out strokes of the checkpoint kept (None without
         held-out strokes)."""
-        return self.kept_score if self.val_batches and self.kept_score > -math.inf else None
+        kept = self.checkpoints.kept_score
+        return kept if self.val_batches and kept > -math.inf else None
 
     @property
-    def smoothed_score(self) -> float | None:
-        """Running mean of the held-out scores so far: what checkpoints are chosen on."""
-        total, weight, _ = self._scores
-        return total / weight if weight else None
+    def kept_note(self) -> str:
+        """"; kept the weights of step N (...)" when earlier weights than the last candidate's
+        were kept, else "" (for a status line)."""
+        return self.checkpoints.note()
 
     # -- data ------------------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -219,9 +204,7 @@ class Trainer:
         prior = None if self.data.partial_sets else labelled_prior(labels, k)
         self.config = self.config.replace(class_prior=prior)
         self._version = version
-        # the yardstick changed
-        self.best_score, self.kept_score, self._scores = -math.inf, -math.inf, (0.0, 0.0, 0)
-        self.best_state, self.kept_step = None, None
+        self.checkpoints.reset()  # the yardstick changed
 
     def _val_patches(self, samples: list[Sample], per_class: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
         """Fixed patches centred on held-out strokes, a few per class spread over all of them."""
@@ -265,22 +248,6 @@ class Trainer:
             truths.append(np.where(labels <= self.config.n_classes, labels, 0).ravel())
         dice = dice_per_class(np.concatenate(preds), np.concatenate(truths), self.config.n_classes)
         return float(np.nanmean(dice)) if np.isfinite(dice).any() else None
-
-    def _smooth(self, val: float) -> float | None:
-        """Running mean of the validation scores since the labels last changed, each new one
-        weighing ``score_weight`` and the older ones fading; the best checkpoint is chosen on
-        it. None (no checkpoint yet) until ``min_validations`` scores are in.
-
-        A few held-out strokes make single scores noisy (+-0.1 from one validation to the next
-        in the plugin's loop), and early in training a model that draws membranes too thin can
-        still score high on their centre lines (see ``benchmarks/checkpoint_choice.py``). The
-        mean is normalised by the weights it holds, so the first score after a change of labels
-        does not count in full.
-        """
-        a = self.score_weight
-        total, weight, count = self._scores
-        self._scores = ((1 - a) * total + a * val, (1 - a) * weight + a, count + 1)
-        return self.smoothed_score if count + 1 >= self.min_validations else None
 
     def _lr(self, fraction: float) -> float:
         """Cosine decay to 10 % over the run's budget."""
@@ -352,15 +319,7 @@ class Trainer:
                 end_now = (max_steps and done + 1 >= max_steps)
                 if self.step % tc.val_every == 0 or end_now:
                     val = self.validate()
-                    score = self._smooth(val) if val is not None else -ema
-                    self.checked_step = self.step
-                    slack = tc.checkpoint_slack if val is not None else 0.0
-                    if score is not None and score >= self.best_score - slack:
-                        self.best_score, self.kept_score, improved = max(score, self.best_score), score, True
-                        self.kept_step = self.step
-                        self.best_state = copy.deepcopy(
-                            {k: v.detach().cpu() for k, v in self.average.state_dict().items()}
-                        )
+                    improved = self.checkpoints.offer(self.step, val, ema, self.average.state_dict)
                 progress = TrainProgress(
                     self.step, loss, lr, val, time.perf_counter() - start, improved
                 )
@@ -379,7 +338,7 @@ class Trainer:
         """Free what this run holds on the device (optimizer state, cached blocks); the model
         moves to the CPU and is returned, ready to warm-start a later Trainer."""
         self.optimizer.state.clear()
-        self.best_state = None
+        self.checkpoints.state = None
         if self.scaler is not None:  # its scale lives on the GPU
             self.scaler = torch.amp.GradScaler("cuda")
         model = self.model.cpu()
@@ -394,7 +353,8 @@ class Trainer:
         """The weights a stop now restores: the latest within ``checkpoint_slack`` of the best
         smoothed validation score, else those of the best smoothed loss; before any checkpoint,
         the average so far."""
-        return self.best_state if self.best_state is not None else self.average.state_dict()
+        kept = self.checkpoints.state
+        return kept if kept is not None else self.average.state_dict()
 
     def restore_best(self) -> None:
         """Put the kept weights (``kept_state``) back."""
