@@ -6,7 +6,8 @@ validation the membrane Dice on held-out slices is measured too. Reported per se
 held-out-slice Dice of the checkpoint the trainer keeps (running mean, ``Checkpoints``, and
 ``TrainConfig.checkpoint_slack``),
 of the one the raw maximum of the held-out-stroke scores would have kept, and of the last.
-``--score-weight 0.5 --min-validations 1`` is the running mean used before 2026-11-25.
+``--score-weight 0.5 --min-validations 1`` is close to the running mean used before 2026-11-25
+(which was not normalised: its first score counted in full; ``checkpoint_replay.py`` has it).
 Run from the repository root:
 
     python benchmarks/checkpoint_choice.py --seeds 0 1 2 3 4 5
