@@ -93,8 +93,8 @@ def main(argv=None) -> int:
     p.add_argument("--robust", type=float, default=0.7, help="q of the generalized cross-entropy")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--depth", type=int, default=3)
-    p.add_argument("--patch", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--patch", type=int, default=ModelConfig.patch_size[0])
+    p.add_argument("--batch-size", type=int, default=None, help="patches per step (default: TrainConfig.batch_for)")
     p.add_argument("--noise", choices=["mixed", "missed"], default="mixed",
                    help="mixed: 30 %% of objects erased or grown; missed: 30 %% erased")
     p.add_argument("--images", choices=["fluorescence", "all"], default="fluorescence")

@@ -50,7 +50,7 @@ def score(ds: Dataset, test: list[int], predictions: list[np.ndarray]) -> np.nda
     return dice_per_class(pred, truth, len(ds.classes))
 
 
-def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=128, batch_size=8, seed=0,
+def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=ModelConfig.patch_size[0], batch_size=None, seed=0,
                 tta=False, affinity=TrainConfig.affinity_weight, fp32=False,
                 average_decay=TrainConfig.average_decay):
     """Train for ``seconds``; rows (method, predictions, train s, predict s, steps): the
@@ -147,8 +147,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-dense", action="store_true", help="skip the dense-label reference")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--depth", type=int, default=3)
-    p.add_argument("--patch", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--patch", type=int, default=ModelConfig.patch_size[0])
+    p.add_argument("--batch-size", type=int, default=None, help="patches per step (default: TrainConfig.batch_for)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0],
                    help="seeds of the networks' training and of the forest; the mean over seeds and the "
                    "network - forest and - dense differences are printed last")

@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="2 (default; stacks slice by slice) or 3; with --init: the model's")
     t.add_argument("--classes", nargs="+", default=None, help="names of classes 1..K")
     t.add_argument("--patch-size", type=int, default=None)
-    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--batch-size", type=int, default=None)
     t.add_argument("--width", type=int, default=16)
     t.add_argument("--depth", type=int, default=3)
 

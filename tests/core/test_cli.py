@@ -104,7 +104,8 @@ def test_bad_training_input(tmp_path, files, capsys):
     cases.append(([str(tmp_path / "garbage.tif")], [str(files["lab"])], ["garbage.tif", "cannot be read"]))
     for images, labels, fragments in cases:
         _expect_error(capsys, ["train", "--image", *images, "--labels", *labels, "--out", str(out), *FAST], *fragments)
-    for option, fragments in [(["--affinity", "-1"], ["affinity"]), (["--robust", "2"], ["robust"])]:
+    for option, fragments in [(["--affinity", "-1"], ["affinity"]), (["--robust", "2"], ["robust"]),
+                              (["--batch-size", "0"], ["batch_size"])]:
         _expect_error(capsys, ["train", "--image", img, "--labels", str(files["lab"]), "--out", str(out),
                                *FAST, *option], *fragments)
     assert not out.exists()

@@ -224,7 +224,7 @@ class Controller:
         models = list(self.models)
         if models and self.history:  # trained here before (not just started from another model)
             tc = tc.continued()
-        check_ensemble_fits(config, self.settings.ensemble, tc.batch_size, resolve_device(tc.device))
+        check_ensemble_fits(config, self.settings.ensemble, tc.batch_for(config.ndim), resolve_device(tc.device))
         self.update_view()
         self._stop.clear()
         self._train_names = names

@@ -12,7 +12,7 @@ PLUGIN = "napari-frugalseg"
 class Settings:
     device: str = "auto"
     refresh_seconds: float = 3.0  # live overlay refresh while training
-    patch_size: int = 128
+    patch_size: int = 64
     autosave: bool = True  # scribbles to the session folder after every stroke
     auto_continue: bool = True  # a stroke while idle starts a short continuation
     continue_seconds: float = 20.0

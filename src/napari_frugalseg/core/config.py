@@ -33,7 +33,7 @@ class ModelConfig:
     depth: int = 3
     anisotropic_levels: int = 0
     norm_percentiles: tuple[float, float] = (1.0, 99.8)
-    patch_size: tuple[int, ...] = (128, 128)
+    patch_size: tuple[int, ...] = (64, 64)
     # share of each class among the labelled pixels the model learned from (set by the
     # Trainer); predictions re-weight each image's probabilities to its own shares (priors.py)
     class_prior: tuple[float, ...] | None = None
@@ -64,13 +64,19 @@ class ModelConfig:
         return _from_dict(cls, data, "model config")
 
 
+# default patches per training step: 32 of 64 x 64 px for a 2D model, 8 of 16 x 48 x 48 in 3D
+BATCH_SIZE = {2: 32, 3: 8}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How a model is trained. A budget of ``None`` means unlimited on that axis."""
 
     max_steps: int | None = None
     max_seconds: float | None = 120.0
-    batch_size: int = 8
+    # patches per step; None: BATCH_SIZE of the model's ndim (many small 2D patches see more
+    # strokes per step than a few large ones: benchmarks/label_efficiency.py --patch --batch-size)
+    batch_size: int | None = None
     learning_rate: float = 2e-3
     weight_decay: float = 1e-5
     ce_weight: float = 1.0
@@ -107,6 +113,8 @@ class TrainConfig:
             raise ValueError("max_steps must be at least 1")
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise ValueError("max_seconds must be positive")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
         if not 0.0 <= self.robust_q <= 1.0:
             raise ValueError("robust_q must be in [0, 1] (0 = plain cross-entropy)")
         if self.affinity_weight < 0:
@@ -117,6 +125,10 @@ class TrainConfig:
             raise ValueError("average_decay must be in [0, 1) (0 = no averaging)")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError("val_fraction must be in [0, 1)")
+
+    def batch_for(self, ndim: int) -> int:
+        """Patches per step for a model of ``ndim`` spatial axes."""
+        return self.batch_size or BATCH_SIZE[ndim]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -144,11 +156,11 @@ def new_model_config(
     width: int = 16,
     depth: int = 3,
 ) -> ModelConfig:
-    """The default model for fresh training: 128 px 2D patches, or 48 px x up to 16 slices in 3D.
+    """The default model for fresh training: 64 px 2D patches, or 48 px x up to 16 slices in 3D.
 
     ``depth_of_stacks`` is the smallest number of slices among the training stacks (3D only).
     """
-    patch = patch or (128 if ndim == 2 else 48)
+    patch = patch or (ModelConfig.patch_size[0] if ndim == 2 else 48)
     if ndim == 3:
         patch_size: tuple[int, ...] = (min(16, depth_of_stacks or 16), patch, patch)
     else:

@@ -77,7 +77,7 @@ class EnsembleTrainer:
         if members < 1:
             raise FrugalsegError("an ensemble needs at least one member")
         self.device = resolve_device(train_config.device)
-        check_ensemble_fits(config, members, train_config.batch_size, self.device)
+        check_ensemble_fits(config, members, train_config.batch_for(config.ndim), self.device)
         self.data, self.train_config = data, train_config
         seed = train_config.seed or 0
         starts = list(models or [])

@@ -255,7 +255,7 @@ class Trainer:
         return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(fraction, 1.0))))
 
     def _train_step(self, lr: float) -> float:
-        x, y, w = self.sampler.draw(self.train_config.batch_size)
+        x, y, w = self.sampler.draw(self.train_config.batch_for(self.config.ndim))
         x = torch.from_numpy(x).to(self.device)
         y = torch.from_numpy(y).to(self.device)
         weights = torch.from_numpy(w).to(self.device) if self.data.has_weights else None
