@@ -5,7 +5,7 @@ The U-Net keeps its weights channels-last (see core/model.py) and trains with it
 pass in reduced precision where the device computes that fast (core/device.autocast_dtype:
 float16 on CUDA, bfloat16 for 2D nets on CPUs with AVX512-BF16 or AMX); this prints what each
 buys over PyTorch's standard layout in float32 on the machine at hand, for the default 2D net
-(batch 8 of 128 x 128) and 3D net (batch 2 of 16 x 48 x 48), on random data. Predictions stay
+and 3D net (default batches: TrainConfig.batch_for), on random data. Predictions stay
 in float32 on the CPU. Run from the repository root:
 
     python benchmarks/step_speed.py [--steps 20] [--device cpu]
@@ -72,9 +72,10 @@ def main(argv=None) -> int:
     device = resolve_device(args.device)
     print(f"seconds per step on {device} ({torch.get_num_threads()} threads), {args.steps} steps each")
     print(f"{'net':<22}{'variant':<26}{'train step':>11}{'predict':>9}{'speed-up':>10}")
-    nets = [("2D, batch 8x128^2", new_model_config(("a", "b"), 1, 2), 8, torch.channels_last),
-            ("3D, batch 2x16x48^2", new_model_config(("a", "b"), 1, 3, 16), 2, torch.channels_last_3d)]
-    for name, config, batch, fast in nets:
+    for config, fast in [(new_model_config(("a", "b"), 1, 2), torch.channels_last),
+                         (new_model_config(("a", "b"), 1, 3, 16), torch.channels_last_3d)]:
+        batch = TrainConfig().batch_for(config.ndim)
+        name = f"{config.ndim}D, batch {batch}x" + "x".join(map(str, config.patch_size))
         variants = [("standard, float32", torch.contiguous_format, None),
                     ("channels-last, float32", fast, None)]
         amp = autocast_dtype(device, config.ndim)
