@@ -22,7 +22,7 @@ from skimage.filters import threshold_otsu
 
 from common import parser
 from label_efficiency import run_forest, run_network, score
-from napari_frugalseg.core.config import TrainConfig
+from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.datasets import Dataset
 from napari_frugalseg.core.io import read_array, read_image
 from napari_frugalseg.core.samples import DEMO_CLASSES, demo_sample
@@ -33,6 +33,8 @@ def main(argv=None) -> int:
     p.add_argument("--affinity", nargs="+", type=float, default=[0.0, TrainConfig.affinity_weight, 1.0])
     p.add_argument("--seconds", type=float, default=45.0)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument("--patch", type=int, default=ModelConfig.patch_size[0])
+    p.add_argument("--batch-size", type=int, default=None, help="patches per step (default: TrainConfig.batch_for)")
     args = p.parse_args(argv)
 
     image_path, scribbles_path, truth = demo_sample()
@@ -47,7 +49,8 @@ def main(argv=None) -> int:
         rows: dict[str, list[tuple[float, float, int]]] = {}  # variant -> (Dice, area, steps) per seed
         for seed in args.seeds:
             for method, preds, _, _, n in run_network(ds, [0], [0], [scribbles], args.seconds,
-                                                      seed=seed, affinity=weight):
+                                                      seed=seed, affinity=weight, patch=args.patch,
+                                                      batch_size=args.batch_size):
                 rows.setdefault(method, []).append(
                     (score(ds, [0], preds)[1], (preds[0] == 2).sum() / area, n))
         for method, runs in rows.items():
