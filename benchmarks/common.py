@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from napari_frugalseg.core.config import ModelConfig
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -13,3 +15,10 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=SHARED_DATA, help="the shared data folder")
     return p
+
+
+def add_batch_options(p: argparse.ArgumentParser) -> None:
+    """``--patch`` and ``--batch-size`` of the training steps, defaulting to the package's."""
+    p.add_argument("--patch", type=int, default=ModelConfig.patch_size[0], help="in-plane patch side, px")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="patches per step (default: TrainConfig.batch_for)")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from common import parser
+from common import add_batch_options, parser
 from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.consensus import majority_vote, staple
 from napari_frugalseg.core.datasets import dsb2018
@@ -93,8 +93,7 @@ def main(argv=None) -> int:
     p.add_argument("--robust", type=float, default=0.7, help="q of the generalized cross-entropy")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--depth", type=int, default=3)
-    p.add_argument("--patch", type=int, default=ModelConfig.patch_size[0])
-    p.add_argument("--batch-size", type=int, default=None, help="patches per step (default: TrainConfig.batch_for)")
+    add_batch_options(p)
     p.add_argument("--noise", choices=["mixed", "missed"], default="mixed",
                    help="mixed: 30 %% of objects erased or grown; missed: 30 %% erased")
     p.add_argument("--images", choices=["fluorescence", "all"], default="fluorescence")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import parser
+from common import add_batch_options, parser
 from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.datasets import LOADERS, Dataset
 from napari_frugalseg.core.device import autocast_dtype, resolve_device
@@ -147,8 +147,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-dense", action="store_true", help="skip the dense-label reference")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--depth", type=int, default=3)
-    p.add_argument("--patch", type=int, default=ModelConfig.patch_size[0])
-    p.add_argument("--batch-size", type=int, default=None, help="patches per step (default: TrainConfig.batch_for)")
+    add_batch_options(p)
     p.add_argument("--seeds", nargs="+", type=int, default=[0],
                    help="seeds of the networks' training and of the forest; the mean over seeds and the "
                    "network - forest and - dense differences are printed last")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import parser
+from common import add_batch_options, parser
 from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.datasets import drosophila_vnc
 from napari_frugalseg.core.labels import dice_per_class
@@ -63,8 +63,7 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=120.0)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--depth", type=int, default=3)
-    p.add_argument("--patch", type=int, default=ModelConfig.patch_size[0])
-    p.add_argument("--batch-size", type=int, default=None, help="patches per step (default: TrainConfig.batch_for)")
+    add_batch_options(p)
     p.add_argument("--exclusion-weight", type=float, default=0.0)
     p.add_argument("--affinity", type=float, default=TrainConfig.affinity_weight,
                    help="weight of the edge-aware neighbour-agreement term (0 = off)")

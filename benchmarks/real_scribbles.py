@@ -20,9 +20,9 @@ import sys
 import numpy as np
 from skimage.filters import threshold_otsu
 
-from common import parser
+from common import add_batch_options, parser
 from label_efficiency import run_forest, run_network, score
-from napari_frugalseg.core.config import ModelConfig, TrainConfig
+from napari_frugalseg.core.config import TrainConfig
 from napari_frugalseg.core.datasets import Dataset
 from napari_frugalseg.core.io import read_array, read_image
 from napari_frugalseg.core.samples import DEMO_CLASSES, demo_sample
@@ -33,8 +33,7 @@ def main(argv=None) -> int:
     p.add_argument("--affinity", nargs="+", type=float, default=[0.0, TrainConfig.affinity_weight, 1.0])
     p.add_argument("--seconds", type=float, default=45.0)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    p.add_argument("--patch", type=int, default=ModelConfig.patch_size[0])
-    p.add_argument("--batch-size", type=int, default=None, help="patches per step (default: TrainConfig.batch_for)")
+    add_batch_options(p)
     args = p.parse_args(argv)
 
     image_path, scribbles_path, truth = demo_sample()
