@@ -29,8 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--exclusion-weight", type=float, default=0.0,
                    help="weight of the exclusion term for partially annotated items")
     t.add_argument("--robust", type=float, default=0.0, metavar="Q",
-                   help="noise-robust loss for noisy masks: generalized cross-entropy with this "
-                   "q (0.7 typical; 0 = plain cross-entropy)")
+                   help="noise-robust loss for noisy masks: the generalized cross-entropy with "
+                   "this q, alone (no Dice term); 0.7 typical, 0 = off")
     t.add_argument("--affinity", type=float, default=TrainConfig.affinity_weight, metavar="W",
                    help="weight of the term that makes neighbours of similar intensity agree, "
                    "carrying strokes out to the image's edges (0 = off)")

@@ -6,7 +6,12 @@ import torch
 
 from napari_frugalseg.core.consensus import majority_vote, staple
 from napari_frugalseg.core.errors import FrugalsegError
-from napari_frugalseg.core.losses import generalized_cross_entropy, allowed_table, partial_cross_entropy
+from napari_frugalseg.core.losses import (
+    allowed_table,
+    generalized_cross_entropy,
+    partial_cross_entropy,
+    partial_loss,
+)
 
 
 def _annotators(error_rates, seed=0):
@@ -57,6 +62,17 @@ def test_generalized_cross_entropy_is_bounded_where_cross_entropy_is_not():
     assert generalized_cross_entropy(logits, wrong, table, q=0.7) <= 1 / 0.7 + 1e-6
     right = torch.tensor([[[2]]])
     assert generalized_cross_entropy(logits, right, table, q=0.7) < 1e-6
+
+
+def test_robust_option_learns_from_the_bounded_loss_alone():
+    """With robust_q the Dice term, which a wrong label pulls as fully as cross-entropy,
+    is off: the objective is the generalized cross-entropy whatever the Dice weight."""
+    logits = torch.randn(2, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    labels = torch.randint(0, 3, (2, 8, 8), generator=torch.Generator().manual_seed(1))
+    gce = generalized_cross_entropy(logits, labels, allowed_table(2), q=0.7)
+    for dice_weight in (0.0, 1.0, 5.0):
+        assert torch.isclose(partial_loss(logits, labels, dice_weight=dice_weight, robust_q=0.7), gce)
+    assert not torch.isclose(partial_loss(logits, labels, dice_weight=1.0), partial_cross_entropy(logits, labels))
 
 
 def test_cli_consensus_writes_labels_agreement_and_reliability(tmp_path, capsys):

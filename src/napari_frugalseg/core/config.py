@@ -82,7 +82,7 @@ class TrainConfig:
     ce_weight: float = 1.0
     dice_weight: float = 1.0
     exclusion_weight: float = 0.0  # partial-class labels only
-    robust_q: float = 0.0  # > 0: generalized cross-entropy for noisy labels (0.7 typical)
+    robust_q: float = 0.0  # > 0: generalized cross-entropy alone, for noisy labels (0.7 typical)
     # edge-aware neighbour agreement reaching the unlabelled pixels (losses.affinity_loss;
     # 0 = off): carries strokes to the image's edges (benchmarks/real_scribbles.py)
     affinity_weight: float = 0.1

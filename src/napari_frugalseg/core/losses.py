@@ -203,7 +203,9 @@ def partial_loss(
     With an ``allowed`` table (partial-class codes above K) the cross-entropy becomes the
     marginal loss, the Dice term scores each code's group of classes, and an exclusion term
     can be added. ``weights`` (B, *spatial) scale pixels (e.g. annotator agreement). ``robust_q``
-    > 0 replaces the cross-entropy by the noise-robust generalized cross-entropy.
+    > 0 makes the noise-robust generalized cross-entropy the whole label loss: the Dice term
+    is dropped too, since it counts a contradicted pixel as fully as cross-entropy does (on
+    DSB masks with 30 % of nuclei corrupted it took back part of what GCE won; README).
     """
     n_classes = logits.shape[1]
     if robust_q > 0:
@@ -215,7 +217,7 @@ def partial_loss(
         loss = ce_weight * marginal_cross_entropy(logits, labels, allowed, weights)
     if allowed is not None and exclusion_weight:
         loss = loss + exclusion_weight * exclusion_loss(logits, labels, allowed)
-    if dice_weight:
+    if dice_weight and not robust_q:
         loss = loss + dice_weight * masked_soft_dice(logits, labels, weights=weights, allowed=allowed)
     return loss
 
