@@ -69,18 +69,16 @@ def is_fluorescence(image: np.ndarray) -> bool:
     return bool(np.all(image == image[:1]) and np.median(image[0]) < 0.25 * image.max())
 
 
-def train_and_score(ds, train, test, labels, args, weights=None, robust_q=0.0,
-                    dice_weight=TrainConfig.dice_weight) -> list[float]:
-    """Nucleus Dice over the held-out images, one per seed."""
-    return [_train_and_score(ds, train, test, labels, args, weights, robust_q, dice_weight, seed)
-            for seed in args.seeds]
+def train_and_score(ds, train, test, labels, args, weights=None, **loss) -> list[float]:
+    """Nucleus Dice over the held-out images, one per seed; ``loss`` (e.g. robust_q,
+    dice_weight) goes to the TrainConfig."""
+    return [_train_and_score(ds, train, test, labels, args, weights, seed, loss) for seed in args.seeds]
 
 
-def _train_and_score(ds, train, test, labels, args, weights, robust_q, dice_weight, seed) -> float:
+def _train_and_score(ds, train, test, labels, args, weights, seed, loss) -> float:
     config = ModelConfig(classes=ds.classes, in_channels=3, width=args.width, depth=args.depth,
                          patch_size=(args.patch, args.patch))
-    tc = TrainConfig(max_seconds=args.seconds, seed=seed, batch_size=args.batch_size, robust_q=robust_q,
-                     dice_weight=dice_weight)
+    tc = TrainConfig(max_seconds=args.seconds, seed=seed, batch_size=args.batch_size, **loss)
     data = TrainingData([ds.images[i] for i in train], labels, config.norm_percentiles, weights=weights)
     trainer = Trainer(data, config, tc)
     for _ in trainer.run():

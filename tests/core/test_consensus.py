@@ -65,8 +65,8 @@ def test_generalized_cross_entropy_is_bounded_where_cross_entropy_is_not():
 
 
 def test_robust_option_learns_from_the_bounded_loss_alone():
-    """With robust_q the Dice term, which a wrong label pulls as fully as cross-entropy,
-    is off: the objective is the generalized cross-entropy whatever the Dice weight."""
+    """With robust_q the objective is the generalized cross-entropy alone, whatever the Dice
+    weight (without it, the default objective has its Dice term)."""
     logits = torch.randn(2, 2, 8, 8, generator=torch.Generator().manual_seed(0))
     labels = torch.randint(0, 3, (2, 8, 8), generator=torch.Generator().manual_seed(1))
     gce = generalized_cross_entropy(logits, labels, allowed_table(2), q=0.7)

@@ -203,22 +203,21 @@ def partial_loss(
     With an ``allowed`` table (partial-class codes above K) the cross-entropy becomes the
     marginal loss, the Dice term scores each code's group of classes, and an exclusion term
     can be added. ``weights`` (B, *spatial) scale pixels (e.g. annotator agreement). ``robust_q``
-    > 0 makes the noise-robust generalized cross-entropy the whole label loss: the Dice term
-    is dropped too (with it, GCE scored lower and less steadily on DSB masks with 30 % of
-    nuclei corrupted; README, Imperfect-label benchmarks).
+    > 0 makes the noise-robust generalized cross-entropy the whole label loss, without the
+    Dice term (with it, GCE scored lower and less steadily on corrupted DSB masks:
+    docs/benchmark-notes.md).
     """
-    n_classes = logits.shape[1]
     if robust_q > 0:
-        table = allowed if allowed is not None else allowed_table(n_classes)
+        table = allowed if allowed is not None else allowed_table(logits.shape[1])
         loss = ce_weight * generalized_cross_entropy(logits, labels, table, robust_q, weights)
-    elif allowed is None:
-        loss = ce_weight * partial_cross_entropy(logits, labels, weights)
     else:
-        loss = ce_weight * marginal_cross_entropy(logits, labels, allowed, weights)
+        ce = (partial_cross_entropy(logits, labels, weights) if allowed is None
+              else marginal_cross_entropy(logits, labels, allowed, weights))
+        loss = ce_weight * ce
+        if dice_weight:
+            loss = loss + dice_weight * masked_soft_dice(logits, labels, weights=weights, allowed=allowed)
     if allowed is not None and exclusion_weight:
         loss = loss + exclusion_weight * exclusion_loss(logits, labels, allowed)
-    if dice_weight and not robust_q:
-        loss = loss + dice_weight * masked_soft_dice(logits, labels, weights=weights, allowed=allowed)
     return loss
 
 
