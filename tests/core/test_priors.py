@@ -57,12 +57,13 @@ def test_trained_model_knows_its_labels_shares(blobs):
 class _Ramp(torch.nn.Module):
     """A stand-in model: class b the more likely the brighter the pixel."""
 
-    def __init__(self):
+    def __init__(self, scale: float = 4.0, offset: float = 0.5):
         super().__init__()
-        self.scale = torch.nn.Parameter(torch.tensor(4.0))
+        self.scale = torch.nn.Parameter(torch.tensor(scale))
+        self.offset = offset
 
     def forward(self, x):
-        return torch.cat([torch.zeros_like(x[:, :1]), self.scale * (x[:, :1] - 0.5)], 1)
+        return torch.cat([torch.zeros_like(x[:, :1]), self.scale * (x[:, :1] - self.offset)], 1)
 
 
 def test_prediction_is_corrected_per_image_and_per_slice():
@@ -80,3 +81,28 @@ def test_prediction_is_corrected_per_image_and_per_slice():
     # slice 0 is mostly dark: fewer pixels called b than by the raw model; slice 1 is not
     assert (fixed.classes[0] == 2).sum() < 0.8 * (raw.classes[0] == 2).sum()
     assert abs(int((fixed.classes[1] == 2).sum()) - int((raw.classes[1] == 2).sum())) < 0.1 * 70 * 90
+
+
+def test_an_ensemble_is_corrected_member_by_member_in_images_and_views():
+    from napari_frugalseg.core.predict import Predictor, predict_view
+    from napari_frugalseg.core.sampling import percentile_normalize
+
+    rng = np.random.default_rng(2)
+    image = rng.exponential(1.0, (1, 80, 100)).astype(np.float32)
+    config = ModelConfig(classes=("a", "b"), width=8, depth=2, patch_size=(32, 32),
+                         class_prior=(0.3, 0.7))
+    members = [_Ramp(8.0, 0.3), _Ramp(1.0, 0.6)]  # one sure and eager, one soft and reluctant
+    raw = [run_to_end(predict_image(m, config, image, probabilities=True, prior_correction=False))
+           .probabilities for m in members]
+    want = np.mean([shift_prior(p, config.class_prior, estimate_prior(p)) for p in raw], 0)
+    got = run_to_end(predict_image(members, config, image, probabilities=True))
+    np.testing.assert_allclose(got.probabilities, want, atol=2e-3)  # held as float16
+    assert (got.classes == want.argmax(0) + 1).mean() > 0.999
+    mean = np.mean(raw, 0)  # correcting the members' mean instead calls other pixels b
+    old = shift_prior(mean, config.class_prior, estimate_prior(mean)).argmax(0) + 1
+    assert (old != got.classes).mean() > 0.005
+    # a view (the plugin's live overlay) of the whole plane gives the same class map
+    box = (slice(0, 80), slice(0, 100))
+    norm = percentile_normalize(image, config.norm_percentiles)
+    classes, _ = predict_view(Predictor(members), config, norm, None, box)
+    assert (classes == got.classes).mean() > 0.999

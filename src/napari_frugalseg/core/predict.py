@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -12,7 +13,7 @@ import torch
 from .bundle import check_image_fits
 from .config import ModelConfig
 from .model import UNet
-from .priors import estimate_prior, shift_prior
+from .priors import estimate_prior, shift_members
 from .sampling import percentile_normalize
 from .tiling import iter_tiled, n_bands, predict_tiled
 
@@ -88,15 +89,24 @@ class Predictor:
                 model.train(was_training)
         return torch.stack(out)
 
+    def outputs(self, tile: np.ndarray, per_model: bool = False, disagreement: bool = False) -> np.ndarray:
+        """The mean probabilities (K, *tile), or with ``per_model`` each model's over its
+        flips (models x K, *tile); then, with ``disagreement``, one more channel: the share
+        of members (models x flips) whose class differs from the mean's."""
+        probs = self.members(tile)
+        mean = probs.mean(0)
+        parts = [probs.reshape(len(self.models), len(self.flips), *mean.shape).mean(1).flatten(0, 1)
+                 if per_model else mean]
+        if disagreement:
+            parts.append((probs.argmax(1) != mean.argmax(0)[None]).float().mean(0)[None])
+        return torch.cat(parts).numpy()
+
     def __call__(self, tile: np.ndarray) -> np.ndarray:
-        return self.members(tile).mean(0).numpy()
+        return self.outputs(tile)
 
     def with_disagreement(self, tile: np.ndarray) -> np.ndarray:
         """(K + 1, *tile): mean probabilities, then the members' disagreement in [0, 1]."""
-        probs = self.members(tile)
-        mean = probs.mean(0)
-        differ = (probs.argmax(1) != mean.argmax(0)[None]).float().mean(0)
-        return torch.cat([mean, differ[None]]).numpy()
+        return self.outputs(tile, disagreement=True)
 
 
 @contextmanager
@@ -129,8 +139,9 @@ def predict_image(
     probabilities). A stack given to a 2D model is predicted slice by slice. With
     ``prior_correction`` and a model that knows the class shares of its labels
     (``config.class_prior``), the probabilities of each image (each slice for a 2D model) are
-    re-weighted to the image's own shares (``priors.py``); that holds the image's
-    probabilities (float16) until it is done. It runs on ``device`` (the models must be
+    re-weighted to the image's own shares (``priors.py``; an ensemble's models each to their
+    own estimate of them, then averaged); that holds the image's probabilities (float16, per
+    model) until it is done. It runs on ``device`` (the models must be
     there), by default where the models are.
     """
     check_image_fits(config, image, name)
@@ -142,8 +153,10 @@ def predict_image(
     probs = np.zeros((k,) + spatial, np.float32) if probabilities else None
     entropy = np.zeros(spatial, np.float32) if uncertainty else None
     differ = np.zeros(spatial, np.float32) if uncertainty else None
-    fn, channels = (predictor.with_disagreement, k + 1) if uncertainty else (predictor, k)
     train_prior = config.class_prior if prior_correction else None
+    # the correction re-weights each model's probabilities to its own estimate of the shares
+    m = len(predictor.models) if train_prior else 1
+    channels = m * k + bool(uncertainty)
     slicewise = len(spatial) == 3 and config.ndim == 2
     planes = range(spatial[0]) if slicewise else [None]
     plane_shape = spatial[1:] if slicewise else spatial
@@ -152,26 +165,29 @@ def predict_image(
     for z in planes:
         raw = image[:, z] if slicewise else image
         norm = percentile_normalize(raw, config.norm_percentiles)
-        held = np.empty((k,) + tuple(plane_shape), np.float16) if train_prior else None
-        for region, p in iter_tiled(norm, fn, tile, channels):
+        held = np.empty((m, k) + tuple(plane_shape), np.float16) if train_prior else None
+        outputs = partial(predictor.outputs, per_model=m > 1, disagreement=uncertainty)
+        for region, p in iter_tiled(norm, outputs, tile, channels):
             target = (z,) + region if slicewise else region
+            each = p[: m * k].reshape((m, k) + p.shape[1:])
+            mean = each.mean(0)
             if held is not None:
-                held[(slice(None),) + region] = p[:k]
+                held[(slice(None), slice(None)) + region] = each
             else:
-                classes[target] = p[:k].argmax(0) + 1
+                classes[target] = mean.argmax(0) + 1
                 if probs is not None:
-                    probs[(slice(None),) + target] = p[:k]
+                    probs[(slice(None),) + target] = mean
             if uncertainty:
-                entropy[target] = normalized_entropy(p[:k])
-                differ[target] = p[k]
+                entropy[target] = normalized_entropy(mean)
+                differ[target] = p[-1]
             done += 1
             yield PredictProgress(done, total)
         if held is not None:
-            prior = estimate_prior(held)
-            for rows in range(0, held.shape[1], 64):  # float32 copies of 64 rows at a time
+            priors = [estimate_prior(h) for h in held]
+            for rows in range(0, held.shape[2], 64):  # float32 copies of 64 rows at a time
                 region = (slice(rows, rows + 64),)
                 target = (z,) + region if slicewise else region
-                q = shift_prior(held[(slice(None),) + region], train_prior, prior)
+                q = shift_members(held[(slice(None), slice(None)) + region], train_prior, priors)
                 classes[target] = q.argmax(0) + 1
                 if probs is not None:
                     probs[(slice(None),) + target] = q
@@ -194,21 +210,24 @@ def predict_view(
     corrected to the region's class shares as ``predict_image`` corrects a whole image.
     """
     k = config.n_classes
+    correct = prior_correction and config.class_prior is not None
+    m = len(predictor.models) if correct else 1  # corrected model by model, as predict_image
+    outputs = partial(predictor.outputs, per_model=m > 1)
     if z is None or config.ndim == 2:
         plane = norm_image if z is None else norm_image[:, z]
         region = plane[(slice(None),) + box]
-        classes, probs = predict_tiled(region, predictor, (tile, tile), k, probabilities=True)
+        _, probs = predict_tiled(region, outputs, (tile, tile), m * k, probabilities=True)
     else:
         depth = config.patch_size[0]
         z0 = int(np.clip(z - depth // 2, 0, max(0, norm_image.shape[1] - depth)))
         slab = norm_image[(slice(None), slice(z0, z0 + depth)) + box]
         tile3d = (depth, min(tile, 256), min(tile, 256))
-        classes, probs = predict_tiled(slab, predictor, tile3d, k, probabilities=True)
-        classes, probs = classes[z - z0], probs[:, z - z0]
-    if prior_correction and config.class_prior is not None:
-        shifted = shift_prior(probs, config.class_prior, estimate_prior(probs))
-        classes = (shifted.argmax(0) + 1).astype(classes.dtype)
-    return classes, normalized_entropy(probs)
+        _, probs = predict_tiled(slab, outputs, tile3d, m * k, probabilities=True)
+        probs = probs[:, z - z0]
+    each = probs.reshape((m, k) + probs.shape[1:])
+    mean = each.mean(0)
+    final = shift_members(each, config.class_prior, [estimate_prior(p) for p in each]) if correct else mean
+    return (final.argmax(0) + 1).astype(np.uint8 if k < 255 else np.uint16), normalized_entropy(mean)
 
 
 def normalized_entropy(probs: np.ndarray) -> np.ndarray:
