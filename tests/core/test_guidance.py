@@ -40,12 +40,12 @@ def test_ensemble_predicts_the_mean_and_measures_disagreement():
     models = _models(3)
     singles = [Predictor(m)(tile) for m in models]
     np.testing.assert_allclose(Predictor(models)(tile), np.mean(singles, 0), atol=1e-6)
-    out = Predictor(models).with_disagreement(tile)
+    out = Predictor(models).outputs(tile, disagreement=True)
     assert out.shape == (3, 32, 32)
     differ = np.mean([s.argmax(0) != np.mean(singles, 0).argmax(0) for s in singles], 0)
     np.testing.assert_allclose(out[2], differ, atol=1e-6)
     # identical members never disagree
-    assert Predictor([models[0]] * 3).with_disagreement(tile)[2].max() == 0
+    assert Predictor([models[0]] * 3).outputs(tile, disagreement=True)[2].max() == 0
 
 
 def test_test_time_flips_average_the_flipped_predictions():

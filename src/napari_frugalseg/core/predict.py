@@ -50,8 +50,8 @@ class Predictor:
     mean of an ensemble, optionally averaged over test-time flips.
 
     Puts each model in eval mode for the call and restores its previous mode, so a training
-    loop can ask for previews between steps. ``with_disagreement`` adds one channel: the share
-    of members (models x flips) whose class differs from the mean's.
+    loop can ask for previews between steps. ``outputs`` can also give each model's
+    probabilities and the members' disagreement.
     """
 
     def __init__(self, model: UNet | Sequence[UNet], device: torch.device | str | None = None,
@@ -103,10 +103,6 @@ class Predictor:
 
     def __call__(self, tile: np.ndarray) -> np.ndarray:
         return self.outputs(tile)
-
-    def with_disagreement(self, tile: np.ndarray) -> np.ndarray:
-        """(K + 1, *tile): mean probabilities, then the members' disagreement in [0, 1]."""
-        return self.outputs(tile, disagreement=True)
 
 
 @contextmanager
