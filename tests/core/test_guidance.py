@@ -57,6 +57,11 @@ def test_test_time_flips_average_the_flipped_predictions():
         plain(tile[:, ::-1, ::-1])[:, ::-1, ::-1],
     ], 0)
     np.testing.assert_allclose(Predictor(model, tta=True)(tile), expected, atol=1e-5)
+    # an ensemble's per-model outputs (for the class-share correction) are each model's own
+    models = _models(2)
+    each = Predictor(models, tta=True).outputs(tile, per_model=True)
+    singles = np.concatenate([Predictor(m, tta=True)(tile) for m in models])
+    np.testing.assert_allclose(each, singles, atol=1e-5)
 
 
 def test_uncertainty_maps_and_score():
