@@ -15,7 +15,7 @@ from .config import ModelConfig
 from .model import UNet
 from .priors import estimate_prior, shift_members
 from .sampling import percentile_normalize
-from .tiling import iter_tiled, n_bands, predict_tiled
+from .tiling import class_dtype, iter_tiled, n_bands, predict_tiled
 
 
 @dataclass
@@ -145,7 +145,7 @@ def predict_image(
     tile = tuple(tile or default_tile(config))
     k = config.n_classes
     spatial = image.shape[1:]
-    classes = np.zeros(spatial, np.uint8 if k < 255 else np.uint16)
+    classes = np.zeros(spatial, class_dtype(k))
     probs = np.zeros((k,) + spatial, np.float32) if probabilities else None
     entropy = np.zeros(spatial, np.float32) if uncertainty else None
     differ = np.zeros(spatial, np.float32) if uncertainty else None
@@ -206,8 +206,8 @@ def predict_view(
     corrected to the region's class shares as ``predict_image`` corrects a whole image.
     """
     k = config.n_classes
-    correct = prior_correction and config.class_prior is not None
-    m = len(predictor.models) if correct else 1  # corrected model by model, as predict_image
+    train_prior = config.class_prior if prior_correction else None
+    m = len(predictor.models) if train_prior else 1  # corrected model by model, as predict_image
     outputs = partial(predictor.outputs, per_model=m > 1)
     if z is None or config.ndim == 2:
         plane = norm_image if z is None else norm_image[:, z]
@@ -222,8 +222,8 @@ def predict_view(
         probs = probs[:, z - z0]
     each = probs.reshape((m, k) + probs.shape[1:])
     mean = each.mean(0)
-    final = shift_members(each, config.class_prior, [estimate_prior(p) for p in each]) if correct else mean
-    return (final.argmax(0) + 1).astype(np.uint8 if k < 255 else np.uint16), normalized_entropy(mean)
+    final = shift_members(each, train_prior) if train_prior else mean
+    return (final.argmax(0) + 1).astype(class_dtype(k)), normalized_entropy(mean)
 
 
 def normalized_entropy(probs: np.ndarray) -> np.ndarray:

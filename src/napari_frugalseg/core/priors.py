@@ -42,11 +42,14 @@ def shift_prior(probs: np.ndarray, train_prior: Sequence[float], prior: np.ndarr
 
 
 def shift_members(probs: np.ndarray, train_prior: Sequence[float],
-                  priors: Sequence[np.ndarray]) -> np.ndarray:
-    """Members' probabilities (M, K, ...) each re-weighted to its own ``priors[m]``, then
-    averaged: an ensemble's prediction. Correcting the members' mean instead lets one member's
-    soft or skewed probabilities move the shares used for all (on DSB's out-of-domain images
-    the corrected mean fell below the mean corrected member: README, Guidance benchmarks)."""
+                  priors: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Members' probabilities (M, K, ...) each re-weighted to its own ``priors[m]`` (by
+    default estimated from them), then averaged: an ensemble's prediction. Correcting the
+    members' mean instead lets one member's soft or skewed probabilities move the shares used
+    for all (on DSB's out-of-domain images the corrected mean fell below the mean corrected
+    member: README, Guidance benchmarks)."""
+    if priors is None:
+        priors = [estimate_prior(p) for p in probs]
     return np.mean([shift_prior(p, train_prior, prior) for p, prior in zip(probs, priors)], 0)
 
 

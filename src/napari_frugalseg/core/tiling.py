@@ -91,6 +91,11 @@ def iter_tiled(
         wsum[keep:] = 0
 
 
+def class_dtype(n_classes: int) -> type:
+    """The smallest unsigned integer type holding class values 1..n_classes."""
+    return np.uint8 if n_classes < 255 else np.uint16
+
+
 def predict_tiled(
     image: np.ndarray,
     predict: PredictFn,
@@ -108,7 +113,7 @@ def predict_tiled(
     """
     spatial = tuple(image.shape[1:])
     if out is None:
-        out = np.zeros(spatial, np.uint8 if n_classes < 255 else np.uint16)
+        out = np.zeros(spatial, class_dtype(n_classes))
     if probabilities and probs_out is None:
         probs_out = np.zeros((n_classes,) + spatial, np.float32)
     for region, probs in iter_tiled(image, predict, tile, n_classes, overlap):
