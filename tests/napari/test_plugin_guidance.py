@@ -44,6 +44,7 @@ def test_ensemble_uncertainty_and_label_here_next(widget, qtbot, monkeypatch):
     assert g.suggest()
     viewer = widget.viewer
     qtbot.waitUntil(lambda: "blobs label here next" in viewer.layers, timeout=30000)
+    assert widget.ctl.state == "idle"  # once the squares are shown, the user can act on them
     unc = np.asarray(viewer.layers["blobs uncertainty"].data)
     assert unc.max() > 0 and 0 <= unc.min() and unc.max() <= 1
     assert "blobs disagreement" in viewer.layers  # two members (and flips) can disagree

@@ -320,10 +320,11 @@ class Controller:
                 raise WorkFailed(f"{type(exc).__name__}: {exc}") from exc
 
         worker = create_worker(guarded, _ignore_errors=True)
+        returned: list = []  # shown when the work has ended, so that a result on screen means idle
         worker.yielded.connect(on_yield or self._on_progress)
-        worker.returned.connect(done)
+        worker.returned.connect(returned.append)
         worker.errored.connect(self.fail)
-        worker.finished.connect(lambda: self._finished(worker))
+        worker.finished.connect(lambda: self._finished(worker, done, returned))
         self._worker = worker
         self._set_state(state)
         # napari's heap is large: a full garbage collection triggered by our allocations
@@ -336,12 +337,17 @@ class Controller:
         sys.setswitchinterval(0.001)
         worker.start()
 
-    def _finished(self, worker) -> None:
-        if worker is self._worker:
-            gc.unfreeze()
-            sys.setswitchinterval(self._switch_interval)
-            self._worker = None
-            self.trainer = None
+    def _finished(self, worker, done, returned: list) -> None:
+        if worker is not self._worker:
+            return
+        gc.unfreeze()
+        sys.setswitchinterval(self._switch_interval)
+        self._worker = None
+        self.trainer = None
+        try:
+            if returned:
+                done(returned[0])
+        finally:
             self._set_state(TrainState.IDLE)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
