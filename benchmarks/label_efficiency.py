@@ -9,6 +9,7 @@ scored by per-class Dice over all pixels of held-out images. Run from the reposi
     python benchmarks/label_efficiency.py --sets dsb2018 --tta --per-image   # where it loses
     python benchmarks/label_efficiency.py --seeds 0 1                  # mean over two seeds
     python benchmarks/label_efficiency.py --no-dense --seeds 1 --affinity 0  # an A/B of one term
+    python benchmarks/label_efficiency.py --sets dsb2018 --no-dense --no-forest --scale-jitter 0.3
 """
 
 from __future__ import annotations
@@ -52,13 +53,13 @@ def score(ds: Dataset, test: list[int], predictions: list[np.ndarray]) -> np.nda
 
 def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=ModelConfig.patch_size[0], batch_size=None, seed=0,
                 tta=False, affinity=TrainConfig.affinity_weight, fp32=False,
-                average_decay=TrainConfig.average_decay):
+                average_decay=TrainConfig.average_decay, scale_jitter=TrainConfig.scale_jitter):
     """Train for ``seconds``; rows (method, predictions, train s, predict s, steps): the
     model's prediction, the same without the per-image class-share correction ("raw",
     ``frugalseg predict --no-prior-correction``) and, with ``tta``, with test-time flips
     (``frugalseg predict --tta``)."""
     tc = TrainConfig(max_seconds=seconds, seed=seed, batch_size=batch_size, affinity_weight=affinity,
-                     mixed_precision=not fp32, average_decay=average_decay)
+                     mixed_precision=not fp32, average_decay=average_decay, scale_jitter=scale_jitter)
     config = ModelConfig(classes=ds.classes, in_channels=ds.images[0].shape[0], width=width,
                          depth=depth, patch_size=(patch, patch))
     data = TrainingData([ds.images[i] for i in train], labels, config.norm_percentiles)
@@ -155,6 +156,9 @@ def main(argv=None) -> int:
                    help="weight of the edge-aware neighbour-agreement term (0 = off)")
     p.add_argument("--average-decay", type=float, default=TrainConfig.average_decay,
                    help="moving average of the weights (0 = the trained weights)")
+    p.add_argument("--scale-jitter", type=float, default=TrainConfig.scale_jitter,
+                   help="patches cut from regions up to 1 + this times larger or smaller (0 = off)")
+    p.add_argument("--no-forest", action="store_true", help="skip the random forest (A/B runs of the network)")
     p.add_argument("--tta", action="store_true", help="also score the networks with test-time flips")
     p.add_argument("--fp32", action="store_true", help="train in float32 (default: mixed precision "
                    "where the device is fast at it, core/device.autocast_dtype)")
@@ -165,7 +169,7 @@ def main(argv=None) -> int:
 
     net = dict(width=args.width, depth=args.depth, patch=args.patch, batch_size=args.batch_size,
                tta=args.tta, affinity=args.affinity, fp32=args.fp32,
-               average_decay=args.average_decay)
+               average_decay=args.average_decay, scale_jitter=args.scale_jitter)
     rows = []
     device = resolve_device("auto")
     amp = None if args.fp32 else autocast_dtype(device, 2)
@@ -182,7 +186,8 @@ def main(argv=None) -> int:
         for frac in args.fractions:
             scribbles = [skeleton_scribbles(ds.labels[i], frac, seed=i) for i in train]
             runs.append((f"{frac:.1%}", lambda seed, s=scribbles: run_network(ds, train, test, s, args.seconds, seed=seed, **net)))
-            runs.append((f"{frac:.1%}", lambda seed, s=scribbles: run_forest(ds, train, test, s, seed)))
+            if not args.no_forest:
+                runs.append((f"{frac:.1%}", lambda seed, s=scribbles: run_forest(ds, train, test, s, seed)))
         if not args.no_dense:
             dense = [ds.labels[i] for i in train]
             runs.append(("dense", lambda seed: run_network(ds, train, test, dense, args.seconds, seed=seed, **net)))

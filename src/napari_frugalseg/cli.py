@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--affinity", type=float, default=TrainConfig.affinity_weight, metavar="W",
                    help="weight of the term that makes neighbours of similar intensity agree, "
                    "carrying strokes out to the image's edges (0 = off)")
+    t.add_argument("--scale-jitter", type=float, default=TrainConfig.scale_jitter, metavar="S",
+                   help="also train on patches zoomed up to 1 + S times in and out, for images of "
+                   "varied magnification or kind (0.3: README, Label conventions); 0 = off")
     t.add_argument("--out", required=True, type=Path, help="model folder to write")
     t.add_argument("--max-seconds", type=float, default=None)
     t.add_argument("--max-steps", type=int, default=None)
@@ -154,6 +157,7 @@ def train(args) -> int:
             exclusion_weight=args.exclusion_weight,
             robust_q=args.robust,
             affinity_weight=args.affinity,
+            scale_jitter=args.scale_jitter,
             mixed_precision=not args.fp32,
         )
     except ValueError as exc:  # a bad option: say so before reading any file

@@ -105,7 +105,7 @@ def test_bad_training_input(tmp_path, files, capsys):
     for images, labels, fragments in cases:
         _expect_error(capsys, ["train", "--image", *images, "--labels", *labels, "--out", str(out), *FAST], *fragments)
     for option, fragments in [(["--affinity", "-1"], ["affinity"]), (["--robust", "2"], ["robust"]),
-                              (["--batch-size", "0"], ["batch_size"])]:
+                              (["--batch-size", "0"], ["batch_size"]), (["--scale-jitter", "1"], ["scale_jitter"])]:
         _expect_error(capsys, ["train", "--image", img, "--labels", str(files["lab"]), "--out", str(out),
                                *FAST, *option], *fragments)
     assert not out.exists()

@@ -105,6 +105,9 @@ class TrainConfig:
     augment: bool = True
     elastic: bool = False
     intensity_jitter: float = 0.15
+    # patches cut from regions up to (1 + scale_jitter) times larger or smaller in-plane and
+    # resized to the patch (0 = off)
+    scale_jitter: float = 0.0
 
     def __post_init__(self):
         if self.max_steps is None and self.max_seconds is None:
@@ -123,6 +126,8 @@ class TrainConfig:
             raise ValueError("checkpoint_slack must be in [0, 1] (0 = the best score only, 1 = the latest)")
         if not 0.0 <= self.average_decay < 1.0:
             raise ValueError("average_decay must be in [0, 1) (0 = no averaging)")
+        if not 0.0 <= self.scale_jitter < 1.0:
+            raise ValueError("scale_jitter must be in [0, 1) (0 = patches at the image's scale)")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError("val_fraction must be in [0, 1)")
 

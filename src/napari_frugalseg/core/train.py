@@ -197,6 +197,7 @@ class Trainer:
             augment=tc.augment,
             intensity_jitter=tc.intensity_jitter,
             elastic=tc.elastic,
+            scale_jitter=tc.scale_jitter,
         )
         self.val_batches = self._val_patches([s for s in val_samples if s.labels.any()])
         # what the model's probabilities lean towards (predictions correct for it, priors.py);
