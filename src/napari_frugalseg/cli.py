@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from napari_frugalseg.core.config import TrainConfig
+from napari_frugalseg.core.config import SCALE_JITTER, TrainConfig
 from napari_frugalseg.core.errors import FrugalsegError
 
 EXIT_ERROR = 2
@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
                    "carrying strokes out to the image's edges (0 = off)")
     t.add_argument("--scale-jitter", type=float, default=TrainConfig.scale_jitter, metavar="S",
                    help="also train on patches zoomed up to 1 + S times in and out, for images of "
-                   "varied magnification or kind (0.3: README, Label conventions); 0 = off")
+                   f"varied magnification or kind ({SCALE_JITTER} typical: README, Label conventions); 0 = off")
     t.add_argument("--out", required=True, type=Path, help="model folder to write")
     t.add_argument("--max-seconds", type=float, default=None)
     t.add_argument("--max-steps", type=int, default=None)

@@ -248,3 +248,18 @@ def test_class_share_correction_can_be_turned_off(widget, qtbot, tmp_path):
     widget.guidance.shares.setChecked(False)
     assert not widget.ctl.settings.prior_correction
     assert np.array_equal(predicted(), raw)
+
+
+def test_scale_jitter_box_reaches_the_training(widget, qtbot):
+    from napari_frugalseg.core.config import SCALE_JITTER
+
+    _blobs(widget)
+    assert not widget.sizes_vary.isChecked()  # off unless asked: it costs on one-pixel-size images
+    widget.sizes_vary.setChecked(True)
+    assert widget.train(seconds=30)
+    qtbot.waitUntil(lambda: widget.ctl.trainer is not None and widget.ctl.trainer.step >= 2, timeout=10000)
+    trainer = widget.ctl.trainer
+    assert trainer.train_config.scale_jitter == SCALE_JITTER
+    assert all(t.sampler.scale_jitter == SCALE_JITTER for t in trainer.trainers if t.step)
+    widget.ctl.stop()
+    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)

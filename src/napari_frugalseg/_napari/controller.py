@@ -220,7 +220,7 @@ class Controller:
         check_training_labels(labels, [f"layer '{n}{L.SUFFIX['scribbles']}'" for n in names])
         config = training_inputs.model_config(self, images)
         tc = TrainConfig(max_seconds=seconds, device=self.settings.device, val_every=10,
-                         robust_q=self.settings.robust_q)
+                         robust_q=self.settings.robust_q, scale_jitter=self.settings.scale_jitter)
         models = list(self.models)
         if models and self.history:  # trained here before (not just started from another model)
             tc = tc.continued()

@@ -19,6 +19,7 @@ class Settings:
     train_seconds: float = 120.0
     ndim: int = 2  # 3 = a 3D model for stacks
     robust_q: float = 0.0  # > 0: noise-robust loss (generalized cross-entropy alone)
+    scale_jitter: float = 0.0  # > 0: also train on zoomed patches (TrainConfig.scale_jitter)
     ensemble: int = 1  # members trained together (one shared time budget)
     tta: bool = False  # predict all averages over test-time flips
     prior_correction: bool = True  # re-weight predictions to each image's class shares

@@ -64,6 +64,10 @@ class ModelConfig:
         return _from_dict(cls, data, "model config")
 
 
+# scale jitter for images of varied magnification or kind (README, Label conventions: it
+# steadied DSB 2018's odd images and cost on electron micrographs of one pixel size)
+SCALE_JITTER = 0.3
+
 # default patches per training step: 32 of 64 x 64 px for a 2D model, 8 of 16 x 48 x 48 in 3D
 BATCH_SIZE = {2: 32, 3: 8}
 
@@ -106,7 +110,7 @@ class TrainConfig:
     elastic: bool = False
     intensity_jitter: float = 0.15
     # patches cut from regions up to (1 + scale_jitter) times larger or smaller in-plane and
-    # resized to the patch (0 = off)
+    # resized to the patch (0 = off; SCALE_JITTER where images differ in magnification)
     scale_jitter: float = 0.0
 
     def __post_init__(self):

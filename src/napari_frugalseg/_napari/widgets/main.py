@@ -11,6 +11,7 @@ from qtpy.QtWidgets import (
     QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
+from ...core.config import SCALE_JITTER
 from ...core.errors import FrugalsegError
 from ...core.export import FORMATS
 from .. import editing, persistence
@@ -73,6 +74,8 @@ class FrugalsegWidget(QWidget):
         self.auto_continue = QCheckBox("continue after each new stroke")
         self.auto_continue.setChecked(s.auto_continue)
         self.uncertainty_check = QCheckBox("show uncertainty")
+        self.sizes_vary = QCheckBox("images differ in magnification (scale jitter)")
+        self.sizes_vary.setChecked(s.scale_jitter > 0)
         form.addRow("model", self.ndim_combo)
         form.addRow("time budget", self.seconds)
         form.addRow(row(self.train_button, self.stop_button))
@@ -80,6 +83,7 @@ class FrugalsegWidget(QWidget):
         form.addRow(self.plot)
         form.addRow(self.device_label)
         form.addRow(self.auto_continue)
+        form.addRow(self.sizes_vary)
         form.addRow(self.uncertainty_check)
         form.addRow(self.status)
         return box
@@ -132,6 +136,8 @@ class FrugalsegWidget(QWidget):
             lambda i: setattr(ctl, "settings", ctl.settings.replace(ndim=i + 2)))
         self.auto_continue.toggled.connect(
             lambda on: setattr(ctl, "settings", ctl.settings.replace(auto_continue=on)))
+        self.sizes_vary.toggled.connect(
+            lambda on: setattr(ctl, "settings", ctl.settings.replace(scale_jitter=SCALE_JITTER if on else 0.0)))
         self.uncertainty_check.toggled.connect(self._toggle_uncertainty)
         self.train_button.clicked.connect(self.train)
         self.stop_button.clicked.connect(ctl.stop)
