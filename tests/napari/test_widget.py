@@ -263,3 +263,21 @@ def test_scale_jitter_box_reaches_the_training(widget, qtbot):
     assert all(t.sampler.scale_jitter == SCALE_JITTER for t in trainer.trainers if t.step)
     widget.ctl.stop()
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
+
+
+def test_training_choices_survive_a_session(widget, tmp_path):
+    from napari_frugalseg._napari.widgets.main import FrugalsegWidget
+    from napari_frugalseg.core.config import SCALE_JITTER
+
+    _blobs(widget)
+    widget.sizes_vary.setChecked(True)
+    widget.imperfect.robust.setChecked(True)
+    widget.save_session(tmp_path / "s")
+    other = FrugalsegWidget(widget.viewer.__class__(show=False))
+    try:
+        assert not other.sizes_vary.isChecked() and not other.imperfect.robust.isChecked()
+        other.open_session(tmp_path / "s")
+        assert other.sizes_vary.isChecked() and other.imperfect.robust.isChecked()
+        assert other.ctl.settings.scale_jitter == SCALE_JITTER and other.ctl.settings.robust_q > 0
+    finally:
+        other.viewer.close()

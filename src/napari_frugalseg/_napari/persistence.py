@@ -53,7 +53,8 @@ def _session(ctl: Controller) -> Session:
         items.append(SessionImage(image.name, np.asarray(layer.data), source, data, image.rgb,
                                   complete, regions))
     classes = [{"name": c.name, "color": c.color} for c in ctl.classes]
-    return Session(items, classes, {"ndim": ctl.settings.ndim, "patch_size": ctl.settings.patch_size})
+    kept = ("ndim", "patch_size", "robust_q", "scale_jitter")  # how this project trains
+    return Session(items, classes, {k: getattr(ctl.settings, k) for k in kept})
 
 
 def autosave(ctl: Controller, image: Image) -> None:

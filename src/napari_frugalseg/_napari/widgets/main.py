@@ -321,6 +321,9 @@ class FrugalsegWidget(QWidget):
         folder = self._ask("Session folder to open", path=folder)
         if folder is not None:
             persistence.open_session(self.ctl, folder)
+            s = self.ctl.settings
+            self.sizes_vary.setChecked(s.scale_jitter > 0)
+            self.imperfect.robust.setChecked(s.robust_q > 0)
             self._refresh_layers()
             self.image_combo.setCurrentText(self.ctl.image.name if self.ctl.image else "")
             self.status.setText(f"session opened from {folder}")
