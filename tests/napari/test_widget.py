@@ -260,7 +260,8 @@ def test_scale_jitter_box_reaches_the_training(widget, qtbot):
     qtbot.waitUntil(lambda: widget.ctl.trainer is not None and widget.ctl.trainer.step >= 2, timeout=10000)
     trainer = widget.ctl.trainer
     assert trainer.train_config.scale_jitter == SCALE_JITTER
-    assert all(t.sampler.scale_jitter == SCALE_JITTER for t in trainer.trainers if t.step)
+    running = [t for t in trainer.trainers if t.step]
+    assert running and all(t.sampler.scale_jitter == SCALE_JITTER for t in running)
     widget.ctl.stop()
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
 
@@ -272,12 +273,14 @@ def test_training_choices_survive_a_session(widget, tmp_path):
     _blobs(widget)
     widget.sizes_vary.setChecked(True)
     widget.imperfect.robust.setChecked(True)
+    widget.ndim_combo.setCurrentIndex(1)  # 3D
     widget.save_session(tmp_path / "s")
     other = FrugalsegWidget(widget.viewer.__class__(show=False))
     try:
         assert not other.sizes_vary.isChecked() and not other.imperfect.robust.isChecked()
         other.open_session(tmp_path / "s")
         assert other.sizes_vary.isChecked() and other.imperfect.robust.isChecked()
+        assert other.ndim_combo.currentIndex() == 1 and other.ctl.settings.ndim == 3
         assert other.ctl.settings.scale_jitter == SCALE_JITTER and other.ctl.settings.robust_q > 0
     finally:
         other.viewer.close()

@@ -153,6 +153,7 @@ def predict_image(
     # the correction re-weights each model's probabilities to its own estimate of the shares
     m = len(predictor.models) if train_prior else 1
     channels = m * k + bool(uncertainty)
+    outputs = partial(predictor.outputs, per_model=m > 1, disagreement=uncertainty)
     slicewise = len(spatial) == 3 and config.ndim == 2
     planes = range(spatial[0]) if slicewise else [None]
     plane_shape = spatial[1:] if slicewise else spatial
@@ -162,7 +163,6 @@ def predict_image(
         raw = image[:, z] if slicewise else image
         norm = percentile_normalize(raw, config.norm_percentiles)
         held = np.empty((m, k) + tuple(plane_shape), np.float16) if train_prior else None
-        outputs = partial(predictor.outputs, per_model=m > 1, disagreement=uncertainty)
         for region, p in iter_tiled(norm, outputs, tile, channels):
             target = (z,) + region if slicewise else region
             each = p[: m * k].reshape((m, k) + p.shape[1:])

@@ -42,6 +42,7 @@ class FrugalsegWidget(QWidget):
             layout.addWidget(box)
         layout.addStretch(1)
         self._connect()
+        self._show_settings()
         self._refresh_layers()
         self._state(TrainState.IDLE.value)
 
@@ -63,7 +64,6 @@ class FrugalsegWidget(QWidget):
         s = self.ctl.settings
         self.ndim_combo = QComboBox()
         self.ndim_combo.addItems(["2D (slice by slice)", "3D (volumes)"])
-        self.ndim_combo.setCurrentIndex(s.ndim - 2)
         self.seconds = QDoubleSpinBox(minimum=5, maximum=36000, value=s.train_seconds, suffix=" s")
         self.train_button, self.stop_button = QPushButton("Train"), QPushButton("Stop")
         self.progress_bar = QProgressBar()
@@ -75,7 +75,6 @@ class FrugalsegWidget(QWidget):
         self.auto_continue.setChecked(s.auto_continue)
         self.uncertainty_check = QCheckBox("show uncertainty")
         self.sizes_vary = QCheckBox("images differ in magnification (scale jitter)")
-        self.sizes_vary.setChecked(s.scale_jitter > 0)
         form.addRow("model", self.ndim_combo)
         form.addRow("time budget", self.seconds)
         form.addRow(row(self.train_button, self.stop_button))
@@ -154,8 +153,16 @@ class FrugalsegWidget(QWidget):
         ctl.progress.connect(self._progress)
         ctl.predict_progress.connect(self._predict_progress)
         ctl.message.connect(lambda text: self.status.setText(text))
-        ctl.model_changed.connect(lambda: self.ndim_combo.setCurrentIndex(ctl.settings.ndim - 2))
+        ctl.model_changed.connect(self._show_settings)
         self._classes_changed()
+
+    def _show_settings(self) -> None:
+        """Show the training choices that a model or session sets (each control, set to what
+        it shows already, leaves the setting as it is)."""
+        s = self.ctl.settings
+        self.ndim_combo.setCurrentIndex(s.ndim - 2)
+        self.sizes_vary.setChecked(s.scale_jitter > 0)
+        self.imperfect.robust.setChecked(s.robust_q > 0)
 
     # -- model to view ---------------------------------------------------------------------
     def _refresh_layers(self, event=None) -> None:
@@ -321,9 +328,7 @@ class FrugalsegWidget(QWidget):
         folder = self._ask("Session folder to open", path=folder)
         if folder is not None:
             persistence.open_session(self.ctl, folder)
-            s = self.ctl.settings
-            self.sizes_vary.setChecked(s.scale_jitter > 0)
-            self.imperfect.robust.setChecked(s.robust_q > 0)
+            self._show_settings()
             self._refresh_layers()
             self.image_combo.setCurrentText(self.ctl.image.name if self.ctl.image else "")
             self.status.setText(f"session opened from {folder}")
