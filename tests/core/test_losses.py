@@ -1,3 +1,5 @@
+import itertools
+
 import torch
 import torch.nn.functional as F
 
@@ -101,6 +103,34 @@ def test_affinity_is_zero_for_one_class_and_cheapest_on_the_image_edge():
     # 3D: the same holds along every axis
     volume = image.unsqueeze(2).expand(1, 1, 4, 24, 24)
     assert affinity_loss(split_at(12).unsqueeze(2).expand(1, 2, 4, 24, 24), volume).item() < 1e-3
+
+
+def test_affinity_gradient_is_that_of_its_pairwise_sum():
+    """The term's own backward (one gradient tensor for all pairs) gives autograd's gradient
+    of the plain sum over pixel pairs, in 2D and 3D, with and without labels."""
+    g = torch.Generator().manual_seed(0)
+    for spatial, radius in [((9, 7), 2), ((4, 6, 5), 1)]:
+        logits = torch.randn(2, 3, *spatial, generator=g, requires_grad=True)
+        image = torch.rand(2, 2, *spatial, generator=g)
+        labels = torch.randint(0, 3, (2, *spatial), generator=g)
+        for lab in (None, labels):
+            probs = torch.softmax(logits, 1)
+            terms = []
+            for offset in itertools.product(range(-radius, radius + 1), repeat=len(spatial)):
+                if offset <= (0,) * len(spatial):
+                    continue
+                a = (...,) + tuple(slice(max(0, -o), n - max(0, o)) for o, n in zip(offset, spatial))
+                b = (...,) + tuple(slice(max(0, o), n - max(0, -o)) for o, n in zip(offset, spatial))
+                w = torch.exp(-((image[a] - image[b]) ** 2).sum(1) / (2 * 0.15**2))
+                if lab is not None:
+                    w = w * ((lab[a] == 0) | (lab[b] == 0))
+                terms.append((w * (1 - (probs[a] * probs[b]).sum(1))).mean())
+            reference = torch.stack(terms).mean()
+            loss = affinity_loss(logits, image, lab, radius=radius)
+            assert torch.allclose(loss, reference, atol=1e-6)
+            (want,) = torch.autograd.grad(reference, logits)
+            (got,) = torch.autograd.grad(loss, logits)
+            assert torch.allclose(got, want, atol=1e-7, rtol=1e-4), (got - want).abs().max()
 
 
 def test_affinity_carries_strokes_to_the_image_edge():
