@@ -5,8 +5,9 @@ The U-Net keeps its weights channels-last (see core/model.py) and trains with it
 pass in reduced precision where the device computes that fast (core/device.autocast_dtype:
 float16 on CUDA, bfloat16 for 2D nets on CPUs with AVX512-BF16 or AMX); this prints what each
 buys over PyTorch's standard layout in float32 on the machine at hand, for the default 2D net
-and 3D net (default batches: TrainConfig.batch_for), on random data. Predictions stay
-in float32 on the CPU. Run from the repository root:
+and 3D net (default batches: TrainConfig.batch_for), on random data, a third of the pixels
+unlabelled, with the trainer's objective (core/train.objective: the label losses and the
+affinity term; before 2026-11-29 the label losses only). Predictions stay in float32 on the CPU. Run from the repository root:
 
     python benchmarks/step_speed.py [--steps 20] [--device cpu]
 """
@@ -20,8 +21,8 @@ import torch
 from common import parser
 from napari_frugalseg.core.config import ModelConfig, TrainConfig, new_model_config
 from napari_frugalseg.core.device import autocast_dtype, resolve_device
-from napari_frugalseg.core.losses import partial_loss
 from napari_frugalseg.core.model import build_model
+from napari_frugalseg.core.train import objective
 
 
 def seconds_per_step(config: ModelConfig, batch: int, layout: torch.memory_format, steps: int,
@@ -29,9 +30,10 @@ def seconds_per_step(config: ModelConfig, batch: int, layout: torch.memory_forma
     """(training step, forward pass without gradients) in seconds, after 3 warm-up steps."""
     torch.manual_seed(0)
     model = build_model(config).to(device=device, memory_format=layout)
-    x = torch.randn((batch, config.in_channels) + config.patch_size, device=device)
+    x = torch.rand((batch, config.in_channels) + config.patch_size, device=device)
     y = torch.randint(0, config.n_classes + 1, (batch,) + config.patch_size, device=device)
-    opt = torch.optim.AdamW(model.parameters(), lr=TrainConfig().learning_rate)
+    tc = TrainConfig()
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.learning_rate)
 
     def timed(fn) -> float:
         for _ in range(3):
@@ -51,7 +53,7 @@ def seconds_per_step(config: ModelConfig, batch: int, layout: torch.memory_forma
 
     def train_step():
         opt.zero_grad(set_to_none=True)
-        partial_loss(forward(), y).backward()
+        objective(forward(), y, x, tc).backward()
         opt.step()
 
     def predict():

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from napari_frugalseg.core.config import SCALE_JITTER, TrainConfig
+from napari_frugalseg.core.config import ROBUST_Q, SCALE_JITTER, TrainConfig
 from napari_frugalseg.core.errors import FrugalsegError
 
 EXIT_ERROR = 2
@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="weight of the exclusion term for partially annotated items")
     t.add_argument("--robust", type=float, default=0.0, metavar="Q",
                    help="noise-robust loss for noisy masks: the generalized cross-entropy with "
-                   "this q, alone (no Dice term); 0.7 typical, 0 = off")
+                   f"this q, alone (no Dice term); {ROBUST_Q} typical, 0 = off")
     t.add_argument("--affinity", type=float, default=TrainConfig.affinity_weight, metavar="W",
                    help="weight of the term that makes neighbours of similar intensity agree, "
                    "carrying strokes out to the image's edges (0 = off)")

@@ -82,6 +82,10 @@ class Controller:
         self._debounce.timeout.connect(self._labels_settled)
         warm_up_torch()
 
+    def change_settings(self, **changes) -> None:
+        """Use the settings with ``changes`` made (Settings are frozen: replaced, not edited)."""
+        self.settings = self.settings.replace(**changes)
+
     @property
     def model(self) -> UNet | None:
         return self.models[0] if self.models else None

@@ -99,7 +99,7 @@ def start_from(ctl: Controller, path: str | os.PathLike) -> None:
     channels = 3 if ctl.image.rgb else 1
     ctl.models, ctl.config = transfer(bundle, names, channels, ndim, f"model '{Path(path).name}'")
     ctl.history, ctl.val_score = [], None
-    ctl.settings = ctl.settings.replace(ndim=ndim)
+    ctl.change_settings(ndim=ndim)
     kept = "same classes" if names == bundle.config.classes else "new output head for these classes"
     ctl.say(f"starting from '{Path(path).name}' ({kept}): press Train to fine-tune")
     ctl.model_changed.emit()
@@ -109,7 +109,7 @@ def load_model(ctl: Controller, path: str | os.PathLike) -> None:
     """Use a saved bundle: its classes replace the table (colours kept where possible)."""
     bundle = load_bundle(path)
     ctl.models, ctl.config, ctl.history = bundle.models, bundle.config, list(bundle.history)
-    ctl.settings = ctl.settings.replace(ndim=bundle.config.ndim)
+    ctl.change_settings(ndim=bundle.config.ndim)
     colors = ctl.colors + PALETTE[len(ctl.colors):] + PALETTE
     ctl.set_classes([ClassSpec(n, colors[i]) for i, n in enumerate(bundle.config.classes)])
     ctl.model_changed.emit()
@@ -142,8 +142,7 @@ def open_session(ctl: Controller, folder: str | os.PathLike) -> None:
     folder = Path(folder)
     session = load_session(folder)
     ctl.set_classes([ClassSpec(c["name"], c["color"]) for c in session.classes])
-    ctl.settings = ctl.settings.replace(**{k: v for k, v in session.settings.items()
-                                          if hasattr(ctl.settings, k)})
+    ctl.change_settings(**{k: v for k, v in session.settings.items() if hasattr(ctl.settings, k)})
     first = None
     for item in session.images:
         data = item.data if item.data is not None else read_array(item.source)

@@ -67,6 +67,8 @@ class ModelConfig:
 # scale jitter for images of varied magnification or kind (README, Label conventions: it
 # steadied DSB 2018's odd images and cost on electron micrographs of one pixel size)
 SCALE_JITTER = 0.3
+# q of the noise-robust loss where masks are noisy (README, Imperfect-label benchmarks)
+ROBUST_Q = 0.7
 
 # default patches per training step: 32 of 64 x 64 px for a 2D model, 8 of 16 x 48 x 48 in 3D
 BATCH_SIZE = {2: 32, 3: 8}
@@ -86,7 +88,7 @@ class TrainConfig:
     ce_weight: float = 1.0
     dice_weight: float = 1.0
     exclusion_weight: float = 0.0  # partial-class labels only
-    robust_q: float = 0.0  # > 0: generalized cross-entropy alone, for noisy labels (0.7 typical)
+    robust_q: float = 0.0  # > 0: generalized cross-entropy alone, for noisy labels (ROBUST_Q typical)
     # edge-aware neighbour agreement reaching the unlabelled pixels (losses.affinity_loss;
     # 0 = off): carries strokes to the image's edges (benchmarks/real_scribbles.py)
     affinity_weight: float = 0.1

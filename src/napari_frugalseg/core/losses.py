@@ -44,7 +44,7 @@ def partial_cross_entropy(
 
 
 def generalized_cross_entropy(
-    logits: torch.Tensor, codes: torch.Tensor, allowed: torch.Tensor, q: float = 0.7,
+    logits: torch.Tensor, codes: torch.Tensor, allowed: torch.Tensor, q: float,
     weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Noise-robust (1 - P^q) / q over labelled pixels (Zhang & Sabuncu 2018), P being the

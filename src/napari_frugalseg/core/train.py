@@ -97,6 +97,19 @@ def _seed_everything(seed: int | None) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def objective(
+    logits: torch.Tensor, labels: torch.Tensor, image: torch.Tensor, tc: TrainConfig,
+    allowed: torch.Tensor | None = None, weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The loss a Trainer minimises on a batch: the label part (``partial_loss``) plus the
+    affinity term on the normalised ``image`` where pixels are unlabelled."""
+    loss = partial_loss(logits, labels, tc.ce_weight, tc.dice_weight, allowed, tc.exclusion_weight,
+                        weights, tc.robust_q)
+    if tc.affinity_weight and bool((labels == 0).any()):  # the term is zero without such pixels
+        loss = loss + tc.affinity_weight * affinity_loss(logits, image, labels)
+    return loss
+
+
 class Trainer:
     """Trains (or continues to train) a model on ``TrainingData``.
 
@@ -268,12 +281,7 @@ class Trainer:
         amp = self.amp_dtype is not None
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=amp):
             logits = self.model(x)
-        loss = partial_loss(
-            logits, y, tc.ce_weight, tc.dice_weight, self.allowed, tc.exclusion_weight, weights,
-            tc.robust_q,
-        )
-        if tc.affinity_weight and bool((y == 0).any()):  # the term is zero without such pixels
-            loss = loss + tc.affinity_weight * affinity_loss(logits, x, y)
+        loss = objective(logits, y, x, tc, self.allowed, weights)
         if not torch.isfinite(loss):
             raise FrugalsegError("training diverged (loss is not finite); try a lower learning rate")
         if self.scaler:

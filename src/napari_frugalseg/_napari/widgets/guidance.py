@@ -49,18 +49,15 @@ class GuidanceBox(QGroupBox):
         form.addRow("library", self.library)
         form.addRow(self.start_button)
         form.addRow(row(self.name, self.keep_button))
-        self.members.valueChanged.connect(lambda k: self._set(ensemble=k))
-        self.tta.toggled.connect(lambda on: self._set(tta=on))
-        self.shares.toggled.connect(lambda on: self._set(prior_correction=on))
+        self.members.valueChanged.connect(lambda k: self.ctl.change_settings(ensemble=k))
+        self.tta.toggled.connect(lambda on: self.ctl.change_settings(tta=on))
+        self.shares.toggled.connect(lambda on: self.ctl.change_settings(prior_correction=on))
         self.suggest_button.clicked.connect(lambda: self.suggest())
         self.previous_button.clicked.connect(lambda: self.step(-1))
         self.next_button.clicked.connect(lambda: self.step(1))
         self.start_button.clicked.connect(lambda: self.start_from())
         self.keep_button.clicked.connect(lambda: self.keep())
         self.refresh_library()
-
-    def _set(self, **changes) -> None:
-        self.ctl.settings = self.ctl.settings.replace(**changes)
 
     # -- label here next -------------------------------------------------------------------
     @guarded

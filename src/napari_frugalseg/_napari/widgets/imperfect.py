@@ -9,6 +9,7 @@ from qtpy.QtWidgets import (
     QPushButton,
 )
 
+from ...core.config import ROBUST_Q
 from ...core.errors import FrugalsegError
 from .. import imperfect
 
@@ -45,7 +46,7 @@ class ImperfectLabelsBox(QGroupBox):
         self.complete.itemChanged.connect(lambda _: self.apply())
         self.region.activated.connect(lambda _: self.apply())
         self.robust.toggled.connect(
-            lambda on: setattr(self.ctl, "settings", self.ctl.settings.replace(robust_q=0.7 if on else 0.0)))
+            lambda on: self.ctl.change_settings(robust_q=ROBUST_Q if on else 0.0))
         self.merge_button.clicked.connect(lambda: self.merge())
         self.ctl.classes_changed.connect(self.refresh)
 

@@ -132,11 +132,11 @@ class FrugalsegWidget(QWidget):
         self.classes.changed.connect(ctl.set_classes)
         ctl.classes_changed.connect(self._classes_changed)
         self.ndim_combo.currentIndexChanged.connect(
-            lambda i: setattr(ctl, "settings", ctl.settings.replace(ndim=i + 2)))
+            lambda i: ctl.change_settings(ndim=i + 2))
         self.auto_continue.toggled.connect(
-            lambda on: setattr(ctl, "settings", ctl.settings.replace(auto_continue=on)))
+            lambda on: ctl.change_settings(auto_continue=on))
         self.sizes_vary.toggled.connect(
-            lambda on: setattr(ctl, "settings", ctl.settings.replace(scale_jitter=SCALE_JITTER if on else 0.0)))
+            lambda on: ctl.change_settings(scale_jitter=SCALE_JITTER if on else 0.0))
         self.uncertainty_check.toggled.connect(self._toggle_uncertainty)
         self.train_button.clicked.connect(self.train)
         self.stop_button.clicked.connect(ctl.stop)
