@@ -1,6 +1,9 @@
 """Widget behaviour a user relies on: samples, clear messages for bad choices, autosave,
 several images, accepting predictions, errors during training."""
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 
@@ -138,6 +141,24 @@ def test_two_images_train_one_model_and_accept_and_instances(widget, qtbot, pain
     widget.object_class.setCurrentIndex(1)
     objects = widget.make_instances()
     assert objects.data.max() >= 20  # blobs has ~60 objects
+
+
+def test_finished_runs_leave_nothing_behind(widget, qtbot):
+    """Train / Stop again and again in one session: each run's trainer (its copy of the
+    images, optimizer state and worker) is freed when the run ends, so memory does not grow
+    with the number of runs (only the model is kept)."""
+    _blobs(widget)
+    runs = []
+    for _ in range(2):
+        assert widget.train(seconds=30)
+        qtbot.waitUntil(lambda: widget.ctl.trainer is not None and widget.ctl.trainer.step >= 3,
+                        timeout=30000)
+        runs.append(weakref.ref(widget.ctl.trainer))
+        widget.ctl.stop()
+        qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=5000)
+    gc.collect()
+    assert [run() for run in runs] == [None, None]
+    assert widget.ctl.model is not None
 
 
 def test_a_stroke_while_idle_continues_training_from_the_model(widget, qtbot):

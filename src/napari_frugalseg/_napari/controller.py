@@ -1,9 +1,11 @@
 """Per-viewer state and the interactive loop: scribbles in, training in a worker, overlays out.
 
 The controller is the only place where layers meet the core. Layers are read and written on
-the GUI thread only; training and prediction run in napari thread workers whose results come
-back through Qt signals. State is explicit (``TrainState``) and lives on the controller,
-one per viewer.
+the GUI thread only; training and prediction run in superqt thread workers whose results come
+back through Qt signals. (Not napari's ``create_worker``: it also lists each worker in the
+window's task statuses, which are never removed, so every finished run would keep its worker,
+generator and trainer alive, ~3 MiB per Train / Stop.) State is explicit (``TrainState``) and
+lives on the controller, one per viewer.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from napari.layers import Image, Labels
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
 from qtpy.QtCore import QTimer
+from superqt.utils import create_worker
 
 from ..core.config import ModelConfig, TrainConfig
 from ..core.device import resolve_device
