@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 from pathlib import Path
 
 from napari_frugalseg.core.config import ModelConfig
@@ -22,3 +24,12 @@ def add_batch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patch", type=int, default=ModelConfig.patch_size[0], help="in-plane patch side, px")
     p.add_argument("--batch-size", type=int, default=None,
                    help="patches per step (default: TrainConfig.batch_for)")
+
+
+def private_home() -> tempfile.TemporaryDirectory:
+    """Point frugalseg's own folder (autosaves, model library) at a temporary one, removed when
+    the returned object goes, so that benchmarks of the plugin leave no autosaved sessions in
+    the user's ~/.frugalseg."""
+    home = tempfile.TemporaryDirectory(prefix="frugalseg-bench-")
+    os.environ["FRUGALSEG_HOME"] = home.name
+    return home

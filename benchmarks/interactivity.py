@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import parser
+from common import parser, private_home
 
 
 def rss_mib() -> float:
@@ -79,6 +79,7 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
+    home = private_home()  # autosaves still written, to a temporary folder
 
     import napari
     import torch
@@ -159,6 +160,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     viewer.close()
+    home.cleanup()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from common import parser
+from common import parser, private_home
 from napari_frugalseg.core.datasets import isbi2012
 from napari_frugalseg.core.labels import dice_per_class
 from napari_frugalseg.core.predict import predict_image, run_to_end
@@ -93,6 +93,7 @@ def main(argv=None) -> int:
     p.add_argument("--stop-after", type=int, default=150, help="Stop once training reached this step")
     p.add_argument("--no-correction", action="store_true", help="leave out the correcting stroke")
     args = p.parse_args(argv)
+    home = private_home()  # autosaves still written, to a temporary folder
 
     from qtpy.QtWidgets import QApplication
 
@@ -105,6 +106,7 @@ def main(argv=None) -> int:
     for run in range(args.runs):
         print(f"run {run + 1}: " + one_run(app, image, truth, scribbles, args.stop_after,
                                              not args.no_correction), flush=True)
+    home.cleanup()
     return 0
 
 
