@@ -4,7 +4,7 @@ The controller is the only place where layers meet the core. Layers are read and
 the GUI thread only; training and prediction run in superqt thread workers whose results come
 back through Qt signals. (Not napari's ``create_worker``: it also lists each worker in the
 window's task statuses, which are never removed, so every finished run would keep its worker,
-generator and trainer alive, ~3 MiB per Train / Stop.) State is explicit (``TrainState``) and
+generator and trainer alive, a few MiB per Train / Stop.) State is explicit (``TrainState``) and
 lives on the controller, one per viewer.
 """
 
