@@ -95,7 +95,7 @@ def main() -> None:
     widget = FrugalsegWidget(viewer)
     viewer.window.add_dock_widget(widget)
     ctl = widget.ctl
-    ctl.settings = ctl.settings.replace(device=args.device, auto_continue=False)
+    ctl.change_settings(device=args.device, auto_continue=False)
     layer = widget.pick_image()
     layer.data = skeleton_scribbles(truth, 0.01, seed=0).astype(np.uint8)
     ctl.forget_edits()

@@ -55,7 +55,7 @@ def one_run(app, image, truth, scribbles, stop_after: int, correct: bool) -> str
     try:
         widget = FrugalsegWidget(viewer)
         ctl = widget.ctl
-        ctl.settings = ctl.settings.replace(patch_size=64, refresh_seconds=1.0, auto_continue=False)
+        ctl.change_settings(patch_size=64, refresh_seconds=1.0, auto_continue=False)
         viewer.add_image(image, name="em")
         ctl.set_classes([ClassSpec("membrane", "#ff00ff"), ClassSpec("interior", "#00ffff")])
         widget.image_combo.setCurrentText("em")

@@ -7,7 +7,8 @@ float16 on CUDA, bfloat16 for 2D nets on CPUs with AVX512-BF16 or AMX); this pri
 buys over PyTorch's standard layout in float32 on the machine at hand, for the default 2D net
 and 3D net (default batches: TrainConfig.batch_for), on random data, a third of the pixels
 unlabelled, with the trainer's objective (core/train.objective: the label losses and the
-affinity term; before 2026-11-29 the label losses only). Predictions stay in float32 on the CPU. Run from the repository root:
+affinity term; before 2026-11-29 the label losses only). Predictions stay in float32 on the
+CPU. Run from the repository root:
 
     python benchmarks/step_speed.py [--steps 20] [--device cpu]
 """

@@ -30,7 +30,7 @@ def widget(make_napari_viewer):
     w = FrugalsegWidget(viewer)
     viewer.window.add_dock_widget(w)
     # small and quick for tests: tiny patches, frequent previews, no automatic continuation
-    w.ctl.settings = w.ctl.settings.replace(patch_size=64, refresh_seconds=1.0, auto_continue=False)
+    w.ctl.change_settings(patch_size=64, refresh_seconds=1.0, auto_continue=False)
     yield w
     w.ctl.stop()
     w.ctl.wait_idle(10)

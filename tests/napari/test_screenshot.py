@@ -15,7 +15,7 @@ def test_screenshot_of_widget_beside_prediction(make_napari_viewer, qtbot, tmp_p
     viewer = make_napari_viewer(show=True)
     widget = FrugalsegWidget(viewer)
     viewer.window.add_dock_widget(widget, name="frugalseg")
-    widget.ctl.settings = widget.ctl.settings.replace(patch_size=64, auto_continue=False)
+    widget.ctl.change_settings(patch_size=64, auto_continue=False)
     viewer.open_sample("napari-frugalseg", "blobs")
     widget.image_combo.setCurrentText("blobs")
     widget.scribble_combo.setCurrentText("blobs scribbles")

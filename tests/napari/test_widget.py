@@ -165,7 +165,7 @@ def test_a_stroke_while_idle_continues_training_from_the_model(widget, qtbot):
     layer = _blobs(widget)
     _train(widget, qtbot, steps=5)
     model, n = widget.ctl.model, len(widget.ctl.history)
-    widget.ctl.settings = widget.ctl.settings.replace(auto_continue=True, continue_seconds=2)
+    widget.ctl.change_settings(auto_continue=True, continue_seconds=2)
     layer.paint((120, 40), 1)
     qtbot.waitUntil(lambda: widget.ctl.state == "training", timeout=3000)
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
@@ -191,7 +191,7 @@ def test_scrolling_a_stack_is_not_a_stroke_but_undo_is(widget, qtbot, tmp_path, 
     widget.viewer.add_image(np.random.default_rng(0).random((3, 64, 64), np.float32), name="stack")
     widget.image_combo.setCurrentText("stack")
     layer = widget.pick_image()
-    ctl.settings = ctl.settings.replace(auto_continue=True)
+    ctl.change_settings(auto_continue=True)
     asked = []
     monkeypatch.setattr(ctl, "train", lambda *a, **k: asked.append(1))
     saved = []
