@@ -1,4 +1,4 @@
-"""Command line: ``frugalseg train | predict | consensus | models | demo`` (also
+"""Command line: ``frugalseg train | predict | consensus | models | sessions | demo`` (also
 ``python -m napari_frugalseg``)."""
 
 from __future__ import annotations
@@ -80,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--add", type=Path, default=None, metavar="MODEL_DIR")
     m.add_argument("--name", default=None, help="library name for --add (default: folder name)")
 
+    s = sub.add_parser("sessions", help="list the plugin's autosaved sessions (or remove old ones)")
+    s.add_argument("--remove-older-than", type=float, default=None, metavar="DAYS",
+                   help="delete the autosaved sessions unchanged for more than DAYS days")
+
     c = sub.add_parser("consensus", help="merge several annotators' labels of one image")
     c.add_argument("--labels", nargs="+", required=True, type=Path, help="one file per annotator")
     c.add_argument("--out", required=True, type=Path, help="consensus labels file (.tif)")
@@ -95,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         commands = {"train": train, "predict": predict, "consensus": consensus,
-                    "models": models, "demo": demo}
+                    "models": models, "sessions": sessions, "demo": demo}
         return commands[args.command](args)
     except FrugalsegError as exc:
         print(f"frugalseg: error: {exc}", file=sys.stderr)
@@ -339,6 +343,28 @@ def models(args) -> int:
               "'frugalseg train --name NAME' or 'frugalseg models --add DIR'")
     for e in entries:
         print(e.line())
+    return 0
+
+
+# -- sessions ---------------------------------------------------------------------------------
+def sessions(args) -> int:
+    from napari_frugalseg.core.session import autosave_dir, list_autosaves, remove_autosaves
+
+    if args.remove_older_than is not None:
+        removed = remove_autosaves(args.remove_older_than)
+        for e in removed:
+            print(f"removed {e.line()}")
+        print(f"removed {len(removed)} autosaved session(s), {sum(e.size for e in removed) / 2**20:.1f} MiB")
+        return 0
+    entries = list_autosaves()
+    if not entries:
+        print(f"no autosaved sessions in {autosave_dir()}")
+    for e in entries:
+        print(e.line())
+    if entries:
+        print(f"{len(entries)} session(s), {sum(e.size for e in entries) / 2**20:.1f} MiB in {autosave_dir()}; "
+              "open one in the plugin (Open session); nothing is deleted unless you run "
+              "'frugalseg sessions --remove-older-than DAYS'")
     return 0
 
 

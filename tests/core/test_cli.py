@@ -199,3 +199,33 @@ def test_init_with_other_classes_gets_a_new_head_and_other_channels_fail(tmp_pat
     err = capsys.readouterr().err
     assert rc == 2 and "model was trained on 1-channel images, these have 3" in err
     assert not (tmp_path / "m3").exists()
+
+
+def test_sessions_lists_autosaves_and_removes_only_old_ones_when_asked(tmp_path, monkeypatch, capsys):
+    from napari_frugalseg.core.session import Session, SessionImage, autosave_dir, save_session
+
+    monkeypatch.setenv("FRUGALSEG_HOME", str(tmp_path / "home"))
+    assert main(["sessions"]) == 0
+    assert "no autosaved sessions" in capsys.readouterr().out
+    strokes = np.zeros((8, 8), np.int32)
+    strokes[2, 1:6] = 1
+    for name in ("old", "recent"):
+        save_session(autosave_dir() / name, Session([SessionImage(f"cells-{name}", strokes, data=strokes)], []))
+    (Session.model_dir(autosave_dir() / "recent")).mkdir()
+    (autosave_dir() / "crashed" / "scribbles").mkdir(parents=True)  # strokes, no index yet
+    month_ago = time.time() - 40 * 86400
+    for f in (autosave_dir() / "old").rglob("*"):
+        os.utime(f, (month_ago, month_ago))
+
+    assert main(["sessions"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("old:") and "1 image(s) (cells-old), 5 labelled px" in lines[0]
+    assert any(line.startswith("recent:") and "a model" in line for line in lines)
+    assert any(line.startswith("crashed:") and "BROKEN" in line for line in lines)
+    assert "3 session(s)" in lines[-1]
+
+    assert main(["sessions", "--remove-older-than", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "removed old:" in out and "removed 1 autosaved session(s)" in out
+    assert sorted(p.name for p in autosave_dir().iterdir()) == ["crashed", "recent"]
+    _expect_error(capsys, ["sessions", "--remove-older-than", "-1"], "days")

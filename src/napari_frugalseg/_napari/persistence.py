@@ -17,8 +17,8 @@ from ..core.bundle import load_bundle, save_bundle
 from ..core.errors import FrugalsegError
 from ..core.export import mask_path, write_mask
 from ..core.io import read_array
-from ..core.library import check_name, home, library_dir
-from ..core.session import Session, SessionImage, load_session, save_session
+from ..core.library import check_name, library_dir
+from ..core.session import Session, SessionImage, autosave_dir, load_session, save_session
 from ..core.transfer import transfer
 from . import imperfect
 from . import layers as L
@@ -29,9 +29,9 @@ if TYPE_CHECKING:
 
 
 def session_folder(ctl: Controller) -> Path:
-    """The folder autosaves go to: the open session's, else a new one under ``home()``."""
+    """The folder autosaves go to: the open session's, else a new one under ``autosave_dir()``."""
     if ctl.session_dir is None:
-        ctl.session_dir = home() / "autosave" / time.strftime("%Y%m%d-%H%M%S")
+        ctl.session_dir = autosave_dir() / time.strftime("%Y%m%d-%H%M%S")
     return ctl.session_dir
 
 

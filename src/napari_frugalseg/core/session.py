@@ -3,12 +3,16 @@
 Layout: ``session.json``, ``scribbles/<i>.tif``, ``images/<i>.tif`` (only for images that
 came from no file), ``model/`` (a bundle). Scribbles are written one file at a time, each
 atomically, so autosaving after every stroke is cheap and a crash loses at most that stroke.
+Sessions the user did not save elsewhere are autosaved under ``autosave_dir()``; nothing
+removes them but the user (``remove_autosaves``, ``frugalseg sessions``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,7 @@ import numpy as np
 
 from .errors import FrugalsegError
 from .io import read_array, write_json, write_tiff
+from .library import home
 
 FORMAT = 1
 
@@ -102,3 +107,69 @@ def load_session(folder: str | os.PathLike) -> Session:
         images.append(SessionImage(item["name"], scribbles, source, data, bool(item.get("rgb")),
                                    list(item.get("complete", [])), item.get("regions")))
     return Session(images, classes, meta.get("settings", {}))
+
+
+# -- autosaves -----------------------------------------------------------------------------------
+def autosave_dir() -> Path:
+    """Where the plugin autosaves a session the user has not saved elsewhere, one folder each."""
+    return home() / "autosave"
+
+
+@dataclass
+class AutosaveEntry:
+    path: Path
+    modified: float  # last write anywhere in the folder, seconds since the epoch
+    size: int  # bytes on disk
+    images: list[str] = field(default_factory=list)
+    labelled: int = 0  # scribbled pixels over all images
+    has_model: bool = False
+    error: str | None = None  # set when the folder is not a readable session
+
+    def line(self) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.modified))
+        head = f"{self.path.name}: last changed {when}, {self.size / 2**20:.1f} MiB"
+        if self.error:
+            return f"{head}; BROKEN ({self.error})"
+        model = ", a model" if self.has_model else ""
+        return f"{head}; {len(self.images)} image(s) ({', '.join(self.images)}), {self.labelled} labelled px{model}"
+
+
+def describe_autosave(folder: Path) -> AutosaveEntry:
+    """What ``frugalseg sessions`` shows of one autosave folder; never raises."""
+    files = [f for f in folder.rglob("*") if f.is_file()]
+    stats = [f.stat() for f in files]
+    entry = AutosaveEntry(folder, max([s.st_mtime for s in stats], default=folder.stat().st_mtime),
+                          sum(s.st_size for s in stats))
+    entry.has_model = Session.model_dir(folder).is_dir()
+    if not (folder / "session.json").is_file():
+        entry.error = "no session.json"
+        return entry
+    try:
+        meta = json.loads((folder / "session.json").read_text())
+        entry.images = [str(item["name"]) for item in meta["images"]]
+        entry.labelled = sum(int(np.count_nonzero(read_array(scribbles_path(folder, i))))
+                             for i in range(len(entry.images)))
+    except (OSError, ValueError, KeyError, TypeError, FrugalsegError) as exc:
+        entry.error = str(exc).replace(f"{folder}{os.sep}", "") or type(exc).__name__
+    return entry
+
+
+def list_autosaves(folder: Path | None = None) -> list[AutosaveEntry]:
+    """The autosaved sessions, least recently changed first."""
+    folder = folder or autosave_dir()
+    if not folder.is_dir():
+        return []
+    entries = [describe_autosave(p) for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return sorted(entries, key=lambda e: e.modified)
+
+
+def remove_autosaves(older_than_days: float, now: float | None = None,
+                     folder: Path | None = None) -> list[AutosaveEntry]:
+    """Delete the autosaved sessions unchanged for more than ``older_than_days``; returns them."""
+    if older_than_days < 0:
+        raise FrugalsegError(f"--remove-older-than {older_than_days:g}: give a number of days >= 0")
+    cutoff = (time.time() if now is None else now) - older_than_days * 86400
+    removed = [e for e in list_autosaves(folder) if e.modified < cutoff]
+    for entry in removed:
+        shutil.rmtree(entry.path)
+    return removed
