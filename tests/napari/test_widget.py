@@ -82,10 +82,11 @@ def test_error_during_training_is_reported_and_napari_stays_usable(widget, qtbot
     def broken(self, lr):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(Trainer, "_train_step", broken)  # a failure inside the worker
-    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
-    assert "RuntimeError: out of memory" in widget.status.text()
-    monkeypatch.undo()
+    # only this patch is undone below (monkeypatch.undo() would also undo the private home)
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_train_step", broken)  # a failure inside the worker
+        qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
+        assert "RuntimeError: out of memory" in widget.status.text()
     assert widget.train(seconds=2)  # usable again
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
 
