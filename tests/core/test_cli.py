@@ -212,7 +212,7 @@ def test_sessions_lists_autosaves_and_removes_only_old_ones_when_asked(tmp_path,
     for name in ("old", "recent"):
         save_session(autosave_dir() / name, Session([SessionImage(f"cells-{name}", strokes, data=strokes)], []))
     (Session.model_dir(autosave_dir() / "recent")).mkdir()
-    (autosave_dir() / "crashed" / "scribbles").mkdir(parents=True)  # strokes, no index yet
+    (autosave_dir() / "crashed" / "scribbles").mkdir(parents=True)  # stopped before its index
     month_ago = time.time() - 40 * 86400
     for f in (autosave_dir() / "old").rglob("*"):
         os.utime(f, (month_ago, month_ago))
