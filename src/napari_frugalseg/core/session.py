@@ -136,8 +136,7 @@ class AutosaveEntry:
 
 def describe_autosave(folder: Path) -> AutosaveEntry:
     """What ``frugalseg sessions`` shows of one autosave folder; never raises."""
-    files = [f for f in folder.rglob("*") if f.is_file()]
-    stats = [f.stat() for f in files]
+    stats = [f.stat() for f in folder.rglob("*") if f.is_file()]
     entry = AutosaveEntry(folder, max([s.st_mtime for s in stats], default=folder.stat().st_mtime),
                           sum(s.st_size for s in stats))
     entry.has_model = Session.model_dir(folder).is_dir()
@@ -154,22 +153,21 @@ def describe_autosave(folder: Path) -> AutosaveEntry:
     return entry
 
 
-def list_autosaves(folder: Path | None = None) -> list[AutosaveEntry]:
+def list_autosaves() -> list[AutosaveEntry]:
     """The autosaved sessions, least recently changed first."""
-    folder = folder or autosave_dir()
+    folder = autosave_dir()
     if not folder.is_dir():
         return []
     entries = [describe_autosave(p) for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
     return sorted(entries, key=lambda e: e.modified)
 
 
-def remove_autosaves(older_than_days: float, now: float | None = None,
-                     folder: Path | None = None) -> list[AutosaveEntry]:
+def remove_autosaves(older_than_days: float) -> list[AutosaveEntry]:
     """Delete the autosaved sessions unchanged for more than ``older_than_days``; returns them."""
     if older_than_days < 0:
         raise FrugalsegError(f"--remove-older-than {older_than_days:g}: give a number of days >= 0")
-    cutoff = (time.time() if now is None else now) - older_than_days * 86400
-    removed = [e for e in list_autosaves(folder) if e.modified < cutoff]
+    cutoff = time.time() - older_than_days * 86400
+    removed = [e for e in list_autosaves() if e.modified < cutoff]
     for entry in removed:
         shutil.rmtree(entry.path)
     return removed
