@@ -80,10 +80,17 @@ def test_ensemble_members_differ_and_share_the_budget():
     image, labels = _data()
     tc = TrainConfig(max_steps=6, batch_size=2, val_every=2)
     trainer = E.EnsembleTrainer(TrainingData([image], [labels]), CONFIG, tc, members=3)
-    members = [p.member for p in trainer.run()]
+    members, priors = [], []
+    for p in trainer.run():  # the previews ask for the config while members wait their turn
+        members.append(p.member)
+        priors.append(trainer.config.class_prior)
     assert members == [0, 0, 1, 1, 2, 2] and trainer.step == 6
+    assert all(len(prior) == 2 for prior in priors)
     w = [torch.cat([p.flatten() for p in m.parameters()]) for m in trainer.models]
     assert not torch.equal(w[0], w[1]) and not torch.equal(w[1], w[2])
+    # one class_prior is saved for all: the mean of what the members lean towards
+    leans = [t.config.class_prior for t in trainer.trainers]
+    assert trainer.config.class_prior == pytest.approx(np.mean(leans, 0))
     # continuing trains every member further
     list(trainer.run(max_steps=3))
     assert [t.step for t in trainer.trainers] == [3, 3, 3]

@@ -4,7 +4,7 @@ import torch
 
 from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.predict import predict_image, run_to_end
-from napari_frugalseg.core.priors import estimate_prior, labelled_prior, shift_prior
+from napari_frugalseg.core.priors import estimate_prior, labelled_prior, model_lean, shift_prior
 from napari_frugalseg.core.train import Trainer, TrainingData
 
 
@@ -42,14 +42,62 @@ def test_labelled_prior_counts_classes_only():
     assert min(labelled_prior([np.array([1, 1, 1])], 2)) > 0  # no zero share to divide by
 
 
-def test_trained_model_knows_its_labels_shares(blobs):
-    image, scribbles, _ = blobs
+def test_the_lean_of_a_model_is_its_probabilities_on_each_class_strokes():
+    labels = [np.array([[1, 1, 2, 0], [2, 2, 2, 0]])]
+    shares = (0.4, 0.6)
+    fitted = [np.stack([labels[0] == 1, labels[0] == 2]).astype(np.float32)]
+    assert model_lean(fitted, labels, shares) == pytest.approx(shares)
+    undecided = [np.full((2, 2, 4), 0.5, np.float32)]  # a model that has learned nothing yet
+    assert model_lean(undecided, labels, shares) == pytest.approx([0.5, 0.5])
+    # a class without held-out strokes counts as learned
+    no_b = [np.where(labels[0] == 2, 0, labels[0])]
+    assert model_lean(undecided, no_b, shares) == pytest.approx([0.4 * 0.5, 0.4 * 0.5 + 0.6])
+
+
+def test_a_class_the_model_has_not_learned_yet_is_not_thinned_away():
+    """Early in training a model calls few pixels of a thin class (e.g. membranes) even on
+    that class's strokes; dividing by the strokes' even shares emptied it (a Stop after 30
+    steps), dividing by what the model leans to keeps it."""
+    probs, truth = _posteriors(0.2)
+    logit = np.log(probs[1] / probs[0]) - 1.5  # under-calls class b, on its own strokes too
+    soft = np.stack([1 / (1 + np.exp(logit)), 1 / (1 + np.exp(-logit))]).astype(np.float32)
+    strokes = np.zeros_like(truth)  # as many stroke pixels of a as of b
+    for c in (0, 1):
+        strokes[np.flatnonzero(truth == c)[:2000]] = c + 1
+    strokes = [strokes]
+    shares = labelled_prior(strokes, 2)
+    lean = model_lean([soft], strokes, shares)
+    assert lean[1] < 0.5 * shares[1] + 0.1
+    raw_b = (soft.argmax(0) == 1).sum()
+    by_shares = shift_prior(soft, shares, estimate_prior(soft)).argmax(0) == 1
+    by_lean = shift_prior(soft, lean, estimate_prior(soft)).argmax(0) == 1
+    assert by_shares.sum() < 0.5 * raw_b  # the old rule: class b halved
+    assert by_lean.sum() > 0.6 * raw_b
+
+    def dice(b):
+        return 2 * (b & (truth == 1)).sum() / (b.sum() + (truth == 1).sum())
+
+    assert dice(by_lean) > dice(by_shares) + 0.05
+
+
+def test_trained_model_knows_what_it_leans_to(blobs):
+    from napari_frugalseg.core.scribbles import skeleton_scribbles
+
+    image, _, truth = blobs
+    scribbles = skeleton_scribbles(truth, 0.02, seed=0)  # many strokes: some are held out
     config = ModelConfig(classes=("background", "blob"), width=8, depth=2, patch_size=(64, 64))
     assert config.class_prior is None
-    t = Trainer(TrainingData([image], [scribbles]), config,
-                TrainConfig(max_steps=2, max_seconds=None, batch_size=2))
-    list(t.run())
-    assert t.config.class_prior == pytest.approx(labelled_prior([scribbles], 2))
+    for held_out in (0.0, 0.2):
+        t = Trainer(TrainingData([image], [scribbles]), config,
+                    TrainConfig(max_steps=2, max_seconds=None, batch_size=2, val_fraction=held_out))
+        list(t.run())
+        if not held_out:  # nothing to measure on: the strokes' shares
+            assert t.config.class_prior == pytest.approx(labelled_prior([scribbles], 2))
+            continue
+        assert t.val_batches
+        probs = [t.predictor(x) for x, _ in t.val_batches]  # the weights kept
+        want = model_lean(probs, [y for _, y in t.val_batches], labelled_prior([scribbles], 2))
+        assert t.config.class_prior == pytest.approx(want)
     with pytest.raises(ValueError, match="class_prior has 3 values"):
         config.replace(class_prior=(0.2, 0.3, 0.5))
 

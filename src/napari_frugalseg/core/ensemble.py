@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Generator, Sequence
 
+import numpy as np
 import torch
 
 from .config import ModelConfig, TrainConfig
@@ -104,8 +105,14 @@ class EnsembleTrainer:
 
     @property
     def config(self) -> ModelConfig:
-        """The members' configuration (with the class shares of the labels in use)."""
-        return self.trainers[0].config
+        """The members' configuration, with the mean of the class shares they lean towards
+        (one ``class_prior`` is saved for all)."""
+        config = self.trainers[0].config
+        # members that have not started yet know no shares
+        leans = [t.config.class_prior for t in self.trainers if t.config.class_prior is not None]
+        if config.class_prior is None or len(leans) == 1:
+            return config
+        return config.replace(class_prior=tuple(float(v) for v in np.mean(leans, 0)))
 
     @property
     def predictor(self) -> Predictor:

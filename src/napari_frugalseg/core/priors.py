@@ -29,6 +29,29 @@ def labelled_prior(labels: Sequence[np.ndarray], n_classes: int) -> tuple[float,
     return tuple(float(s) for s in share / share.sum())
 
 
+def model_lean(probs: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+               shares: Sequence[float]) -> tuple[float, ...]:
+    """What a model's probabilities lean towards: the strokes' class ``shares`` with each
+    class's strokes counted as the model's mean probabilities (K, ...) ``probs`` on ``labels``
+    (held-out strokes, values 1..K, 0 elsewhere). A model that fits its strokes leans to their
+    shares; one early in training leans less to classes it has not learned yet (dividing by
+    the shares then thinned those classes further). A class without held-out strokes counts
+    as learned."""
+    k = len(shares)
+    conditional = np.eye(k)
+    sums, counts = np.zeros((k, k)), np.zeros(k)
+    for p, lab in zip(probs, labels):
+        flat, lab = p.reshape(k, -1), lab.reshape(-1)
+        for c in range(k):
+            m = lab == c + 1
+            sums[c] += flat[:, m].sum(1, dtype=np.float64)
+            counts[c] += m.sum()
+    seen = counts > 0
+    conditional[seen] = sums[seen] / counts[seen, None]
+    lean = np.maximum(np.asarray(shares, np.float64) @ conditional, MIN_SHARE)
+    return tuple(float(s) for s in lean / lean.sum())
+
+
 def _ratio(train_prior: Sequence[float], prior: np.ndarray) -> np.ndarray:
     return (np.asarray(prior, np.float64) / np.asarray(train_prior, np.float64)).astype(np.float32)
 

@@ -28,7 +28,7 @@ from .checkpoints import Checkpoints
 from .losses import affinity_loss, allowed_table, partial_loss
 from .model import UNet, build_model
 from .predict import Predictor
-from .priors import labelled_prior
+from .priors import labelled_prior, model_lean
 from .sampling import PatchSampler, Sample, crop, model_samples, percentile_normalize
 
 
@@ -153,6 +153,7 @@ class Trainer:
         self.allowed = allowed_table(config.n_classes, sets) if sets else None
         self.sampler: PatchSampler | None = None
         self.val_batches: list[tuple[np.ndarray, np.ndarray]] = []
+        self._shares: tuple[float, ...] | None = None  # the class shares of the strokes
 
     # -- control ---------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -213,10 +214,11 @@ class Trainer:
             scale_jitter=tc.scale_jitter,
         )
         self.val_batches = self._val_patches([s for s in val_samples if s.labels.any()])
-        # what the model's probabilities lean towards (predictions correct for it, priors.py);
-        # not with partial-class labels, whose "one of these" regions carry the image's shares
-        prior = None if self.data.partial_sets else labelled_prior(labels, k)
-        self.config = self.config.replace(class_prior=prior)
+        # the strokes' class shares, from which validation measures what the model leans
+        # towards (predictions correct for it, priors.py); not with partial-class labels,
+        # whose "one of these" regions carry the image's shares
+        self._shares = None if self.data.partial_sets else labelled_prior(labels, k)
+        self.config = self.config.replace(class_prior=self._shares)  # until validation measures
         self._version = version
         self.checkpoints.reset()  # the yardstick changed
 
@@ -252,15 +254,24 @@ class Trainer:
             else:
                 value.copy_(trained[name])
 
+    def _predict_held_out(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The weights' probabilities on the held-out stroke patches and those patches' labels;
+        records what the weights lean towards (``config.class_prior``, priors.model_lean)."""
+        k = self.config.n_classes
+        probs = [self.predictor(image) for image, _ in self.val_batches]
+        truths = [np.where(labels <= k, labels, 0) for _, labels in self.val_batches]
+        if self._shares is not None and probs:
+            self.config = self.config.replace(class_prior=model_lean(probs, truths, self._shares))
+        return probs, truths
+
     def validate(self) -> float | None:
         """Mean per-class Dice on held-out strokes, or None without held-out strokes."""
         if not self.val_batches:
             return None
-        preds, truths = [], []
-        for image, labels in self.val_batches:
-            preds.append(self.predictor(image).argmax(0).ravel() + 1)
-            truths.append(np.where(labels <= self.config.n_classes, labels, 0).ravel())
-        dice = dice_per_class(np.concatenate(preds), np.concatenate(truths), self.config.n_classes)
+        probs, truths = self._predict_held_out()
+        preds = [p.argmax(0).ravel() + 1 for p in probs]
+        dice = dice_per_class(np.concatenate(preds), np.concatenate([t.ravel() for t in truths]),
+                              self.config.n_classes)
         return float(np.nanmean(dice)) if np.isfinite(dice).any() else None
 
     def _lr(self, fraction: float) -> float:
@@ -371,3 +382,4 @@ class Trainer:
         self.model.load_state_dict(state)
         if self.average is not self.model:
             self.average.load_state_dict(state)
+        self._predict_held_out()  # the class shares these weights lean towards
