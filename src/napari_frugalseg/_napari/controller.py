@@ -352,7 +352,7 @@ class Controller:
         self.trainer = None
         try:
             if returned:
-                done(returned[0])
+                done(returned.pop())  # the worker, still in the thread pool, keeps no result
         finally:
             self._set_state(TrainState.IDLE)
 
