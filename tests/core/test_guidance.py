@@ -76,7 +76,8 @@ def test_uncertainty_maps_and_score():
     assert run_to_end(predict_image(models[0], CONFIG, image)).score is None
 
 
-def test_ensemble_members_differ_and_share_the_budget():
+def test_ensemble_members_differ_and_share_the_budget(monkeypatch):
+    monkeypatch.setattr("napari_frugalseg.core.train.MIN_STEPS", 0)  # class shares from the start
     image, labels = _data()
     tc = TrainConfig(max_steps=6, batch_size=2, val_every=2)
     trainer = E.EnsembleTrainer(TrainingData([image], [labels]), CONFIG, tc, members=3)

@@ -80,16 +80,29 @@ def test_a_class_the_model_has_not_learned_yet_is_not_thinned_away():
     assert dice(by_lean) > dice(by_shares) + 0.05
 
 
-def test_trained_model_knows_what_it_leans_to(blobs):
+def test_trained_model_knows_what_it_leans_to(blobs, monkeypatch):
+    """No class shares for a model a few steps from scratch (the correction would thin what it
+    draws too thin already); a model trained further records what its kept weights lean to."""
     from napari_frugalseg.core.scribbles import skeleton_scribbles
 
     image, _, truth = blobs
     scribbles = skeleton_scribbles(truth, 0.02, seed=0)  # many strokes: some are held out
     config = ModelConfig(classes=("background", "blob"), width=8, depth=2, patch_size=(64, 64))
     assert config.class_prior is None
+    early = Trainer(TrainingData([image], [scribbles]), config,
+                    TrainConfig(max_steps=2, max_seconds=None, batch_size=2))
+    list(early.run())
+    assert early.config.class_prior is None
+    with monkeypatch.context() as m:  # past the first steps, from scratch too
+        m.setattr("napari_frugalseg.core.train.MIN_STEPS", 3)
+        later = Trainer(TrainingData([image], [scribbles]), config,
+                        TrainConfig(max_steps=4, max_seconds=None, batch_size=2, val_fraction=0.0))
+        list(later.run())
+    assert later.config.class_prior == pytest.approx(labelled_prior([scribbles], 2))
     for held_out in (0.0, 0.2):
         t = Trainer(TrainingData([image], [scribbles]), config,
-                    TrainConfig(max_steps=2, max_seconds=None, batch_size=2, val_fraction=held_out))
+                    TrainConfig(max_steps=2, max_seconds=None, batch_size=2, val_fraction=held_out),
+                    model=early.model)  # trained before: corrected from the start
         list(t.run())
         if not held_out:  # nothing to measure on: the strokes' shares
             assert t.config.class_prior == pytest.approx(labelled_prior([scribbles], 2))

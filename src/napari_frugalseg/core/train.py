@@ -28,7 +28,7 @@ from .checkpoints import Checkpoints
 from .losses import affinity_loss, allowed_table, partial_loss
 from .model import UNet, build_model
 from .predict import Predictor
-from .priors import labelled_prior, model_lean
+from .priors import MIN_STEPS, labelled_prior, model_lean
 from .sampling import PatchSampler, Sample, crop, model_samples, percentile_normalize
 
 
@@ -130,6 +130,7 @@ class Trainer:
         self.device = resolve_device(train_config.device)
         self.rng = _seed_everything(train_config.seed)
         self.model = (model if model is not None else build_model(config)).to(self.device)
+        self._from_scratch = model is None  # no class-share correction before MIN_STEPS
         # the moving average of the weights (the model itself without averaging)
         self.average = copy.deepcopy(self.model) if train_config.average_decay else self.model
         self.optimizer = torch.optim.AdamW(
@@ -218,7 +219,7 @@ class Trainer:
         # towards (predictions correct for it, priors.py); not with partial-class labels,
         # whose "one of these" regions carry the image's shares
         self._shares = None if self.data.partial_sets else labelled_prior(labels, k)
-        self.config = self.config.replace(class_prior=self._shares)  # until validation measures
+        self._set_prior(self._shares)  # until validation measures
         self._version = version
         self.checkpoints.reset()  # the yardstick changed
 
@@ -254,15 +255,22 @@ class Trainer:
             else:
                 value.copy_(trained[name])
 
-    def _predict_held_out(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """The weights' probabilities on the held-out stroke patches and those patches' labels;
-        records what the weights lean towards (``config.class_prior``, priors.model_lean)."""
+    def _predict_held_out(self, step: int | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The weights' (of ``step``, by default the current one) probabilities on the held-out
+        stroke patches and those patches' labels; records what the weights lean towards
+        (``config.class_prior``, priors.model_lean)."""
         k = self.config.n_classes
         probs = [self.predictor(image) for image, _ in self.val_batches]
         truths = [np.where(labels <= k, labels, 0) for _, labels in self.val_batches]
         if self._shares is not None and probs:
-            self.config = self.config.replace(class_prior=model_lean(probs, truths, self._shares))
+            self._set_prior(model_lean(probs, truths, self._shares), step)
         return probs, truths
+
+    def _set_prior(self, prior: tuple[float, ...] | None, step: int | None = None) -> None:
+        """Record the class shares predictions correct from; none for weights trained from
+        scratch for fewer than ``priors.MIN_STEPS`` steps."""
+        early = self._from_scratch and (self.step if step is None else step) < MIN_STEPS
+        self.config = self.config.replace(class_prior=None if early else prior)
 
     def validate(self) -> float | None:
         """Mean per-class Dice on held-out strokes, or None without held-out strokes."""
@@ -382,4 +390,8 @@ class Trainer:
         self.model.load_state_dict(state)
         if self.average is not self.model:
             self.average.load_state_dict(state)
-        self._predict_held_out()  # the class shares these weights lean towards
+        step = self.checkpoints.kept_step or self.step  # of the weights restored
+        if self.val_batches:
+            self._predict_held_out(step)  # the class shares these weights lean towards
+        else:
+            self._set_prior(self._shares, step)
