@@ -39,10 +39,10 @@ def model_lean(probs: Sequence[np.ndarray], labels: Sequence[np.ndarray],
     class's strokes counted as the model's mean probabilities (K, ...) ``probs`` on ``labels``
     (held-out strokes, values 1..K, 0 elsewhere). A model that fits its strokes leans to their
     shares; one early in training leans less to classes it has not learned yet (dividing by
-    the shares then thinned those classes further). A class without held-out strokes counts
-    as learned."""
+    the shares then thinned those classes further). Unless every class has held-out strokes,
+    the ``shares`` themselves: counting an unmeasured class as learned would tilt the lean
+    towards it (a single background stroke, never held out, and the blobs grew)."""
     k = len(shares)
-    conditional = np.eye(k)
     sums, counts = np.zeros((k, k)), np.zeros(k)
     for p, lab in zip(probs, labels):
         flat, lab = p.reshape(k, -1), lab.reshape(-1)
@@ -50,9 +50,9 @@ def model_lean(probs: Sequence[np.ndarray], labels: Sequence[np.ndarray],
             m = lab == c + 1
             sums[c] += flat[:, m].sum(1, dtype=np.float64)
             counts[c] += m.sum()
-    seen = counts > 0
-    conditional[seen] = sums[seen] / counts[seen, None]
-    lean = np.maximum(np.asarray(shares, np.float64) @ conditional, MIN_SHARE)
+    if not counts.all():
+        return tuple(float(s) for s in shares)
+    lean = np.maximum(np.asarray(shares, np.float64) @ (sums / counts[:, None]), MIN_SHARE)
     return tuple(float(s) for s in lean / lean.sum())
 
 
