@@ -110,6 +110,7 @@ def test_trained_model_knows_what_it_leans_to(blobs, monkeypatch):
         assert t.val_batches
         probs = [t.predictor(x) for x, _ in t.val_batches]  # the weights kept
         want = model_lean(probs, [y for _, y in t.val_batches], labelled_prior([scribbles], 2))
+        assert want != pytest.approx(labelled_prior([scribbles], 2))  # both classes measured
         assert t.config.class_prior == pytest.approx(want)
     with pytest.raises(ValueError, match="class_prior has 3 values"):
         config.replace(class_prior=(0.2, 0.3, 0.5))

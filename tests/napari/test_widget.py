@@ -157,8 +157,11 @@ def test_finished_runs_leave_nothing_behind(widget, qtbot):
         runs.append(weakref.ref(widget.ctl.trainer))
         widget.ctl.stop()
         qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=5000)
-    # the thread pool may hold the last worker a moment after its run has ended
-    qtbot.waitUntil(lambda: gc.collect() >= 0 and [run() for run in runs] == [None, None], timeout=3000)
+    def freed() -> bool:
+        gc.collect()
+        return [run() for run in runs] == [None, None]
+
+    qtbot.waitUntil(freed, timeout=3000)  # the thread pool may hold the last worker a moment
     assert widget.ctl.model is not None
 
 

@@ -108,9 +108,9 @@ class EnsembleTrainer:
         """The members' configuration, with the mean of the class shares they lean towards
         (one ``class_prior`` is saved for all)."""
         config = self.trainers[0].config
-        # members that have not started yet know no shares
+        # members that have not trained far enough yet know no shares (the first trains first)
         leans = [t.config.class_prior for t in self.trainers if t.config.class_prior is not None]
-        if config.class_prior is None or len(leans) == 1:
+        if len(leans) < 2:
             return config
         return config.replace(class_prior=tuple(float(v) for v in np.mean(leans, 0)))
 

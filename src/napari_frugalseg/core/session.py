@@ -82,19 +82,27 @@ def save_session(folder: str | os.PathLike, session: Session, only: int | None =
     return write_json(folder / "session.json", meta)
 
 
-def load_session(folder: str | os.PathLike) -> Session:
-    """Read a session folder; a missing image file is named in the error."""
-    folder = Path(folder)
+def _read_index(folder: Path) -> dict[str, Any]:
+    """A session folder's ``session.json``, checked: it lists images and classes in a format
+    this version reads."""
     path = folder / "session.json"
     if not path.is_file():
         raise FrugalsegError(f"{folder}: not a frugalseg session (no session.json)")
     try:
         meta = json.loads(path.read_text())
-        items, classes = meta["images"], meta["classes"]
-    except (ValueError, KeyError) as exc:
+        meta["images"], meta["classes"]
+    except (ValueError, KeyError, TypeError) as exc:
         raise FrugalsegError(f"{path}: unreadable session ({exc})") from None
     if meta.get("format", 0) > FORMAT:
         raise FrugalsegError(f"{path}: written by a newer napari-frugalseg; please upgrade")
+    return meta
+
+
+def load_session(folder: str | os.PathLike) -> Session:
+    """Read a session folder; a missing image file is named in the error."""
+    folder = Path(folder)
+    meta = _read_index(folder)
+    path, items, classes = folder / "session.json", meta["images"], meta["classes"]
     images = []
     for i, item in enumerate(items):
         source = item.get("source")
@@ -140,16 +148,13 @@ def describe_autosave(folder: Path) -> AutosaveEntry:
     entry = AutosaveEntry(folder, max([s.st_mtime for s in stats], default=folder.stat().st_mtime),
                           sum(s.st_size for s in stats))
     entry.has_model = Session.model_dir(folder).is_dir()
-    if not (folder / "session.json").is_file():
-        entry.error = "no session.json"
-        return entry
     try:
-        meta = json.loads((folder / "session.json").read_text())
-        entry.images = [str(item["name"]) for item in meta["images"]]
+        entry.images = [str(item["name"]) for item in _read_index(folder)["images"]]
         entry.labelled = sum(int(np.count_nonzero(read_array(scribbles_path(folder, i))))
                              for i in range(len(entry.images)))
     except (OSError, ValueError, KeyError, TypeError, FrugalsegError) as exc:
-        entry.error = str(exc).replace(f"{folder}{os.sep}", "") or type(exc).__name__
+        message = str(exc).replace(f"{folder}: ", "").replace(f"{folder}{os.sep}", "")
+        entry.error = message or type(exc).__name__
     return entry
 
 
