@@ -33,6 +33,21 @@ def test_split_holds_out_whole_strokes_and_keeps_every_class():
     assert not (val == 3).any()  # a lone stroke always trains
 
 
+def test_stray_dots_are_never_held_out():
+    # the maize scribbles of real_scribbles/: one stroke of class 2 and a single stray pixel;
+    # holding out the pixel made the held-out score 0 (or 1) whatever the model did
+    lab = _scribbles()
+    for i in range(20):
+        lab[2 + 3 * i, 30] = 1  # stray clicks of class 1
+    lab[40, 5:25] = 3
+    lab[50, 20] = 3  # class 3: a real stroke and a dot
+    for salt in range(10):
+        (train,), (val,) = split_strokes([lab], 0.9, salt=salt)
+        assert not val[:, 30].any()
+        assert not (val == 3).any()
+        assert (train[40, 5:25] == 3).all()
+
+
 def test_split_is_stable_when_strokes_are_added():
     lab = _scribbles()
     (_,), (val,) = split_strokes([lab], 0.4)

@@ -158,6 +158,33 @@ def test_the_first_validations_after_new_strokes_do_not_pick_the_checkpoint(blob
     assert t.checkpoints.kept_step == 60 and t.checkpoints.best_score == pytest.approx(0.7930, abs=1e-4)
 
 
+def test_a_class_without_held_out_strokes_does_not_count_in_the_held_out_score(blobs):
+    """Background has one stroke (never held out), blobs several: the held-out score measures
+    the blobs alone. One held-out pixel called background used to make background's Dice 0 and
+    halve the score."""
+    image, _, _ = blobs
+    lab = np.zeros(image.shape[1:], np.int32)
+    lab[5, 5:60] = 1
+    for i in range(8):
+        lab[30 + 20 * i, 100:130] = 2
+    config = ModelConfig(classes=("background", "blob"), **SMALL)
+    t = Trainer(TrainingData([image], [lab]), config,
+                TrainConfig(max_steps=1, max_seconds=None, val_fraction=0.5, seed=0))
+    t._refresh()
+    held = np.concatenate([labels.ravel() for _, labels in t.val_batches])
+    assert set(np.unique(held)) == {0, 2}
+
+    def blob_but_one_pixel(patch):
+        probs = np.zeros((2,) + patch.shape[1:], np.float32)
+        probs[1] = 1.0
+        probs[:, 32, 32] = (1.0, 0.0)  # the centre of each held-out patch: a stroke pixel
+        return probs
+
+    t.predictor = blob_but_one_pixel
+    n = (held == 2).sum()
+    assert t.validate() == pytest.approx(2 * (n - len(t.val_batches)) / (2 * n - len(t.val_batches)))
+
+
 def test_a_stop_between_validations_is_not_reported_as_earlier_weights(blobs, monkeypatch):
     """Stopped at step 35, the run keeps step 30's checkpoint, its last: nothing to explain."""
     t = _trainer(blobs, steps=100)

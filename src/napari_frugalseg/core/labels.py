@@ -100,14 +100,20 @@ def _stroke_key(first_index: int, salt: int) -> float:
     return ((first_index * 2654435761 + salt * 40503) % 2**32) / 2**32
 
 
+# strokes smaller than this (pixels) are never held out: a stray click of the brush validates
+# nothing (one held-out pixel made the score 0 or 1 on the maize scribbles of real_scribbles/)
+MIN_HELD_OUT_PIXELS = 10
+
+
 def split_strokes(
     labels: Sequence[np.ndarray], fraction: float, salt: int = 0
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Hold out whole strokes for validation, never pixels.
 
     A stroke is held out by a stable hash of where it starts, so adding strokes elsewhere does
-    not reshuffle the split. Every class keeps at least one training stroke, and a class with a
-    single stroke is never held out. Returns (train labels, validation labels).
+    not reshuffle the split. Only strokes of ``MIN_HELD_OUT_PIXELS`` or more are held out;
+    every class keeps at least one such stroke for training, so a class with a single one is
+    never held out. Returns (train labels, validation labels).
     """
     train = [np.array(lab, copy=True) for lab in labels]
     val = [np.zeros_like(lab) for lab in labels]
@@ -126,6 +132,8 @@ def split_strokes(
         flat_labels = lab.ravel()
         for s, e in zip(starts, ends):
             pix = order[s:e]
+            if len(pix) < MIN_HELD_OUT_PIXELS:
+                continue  # trains, never held out
             value = int(flat_labels[pix[0]])
             per_class.setdefault(value, []).append((i, int(pix.min()), pix))
     for value, items in per_class.items():

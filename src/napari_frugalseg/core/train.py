@@ -273,13 +273,17 @@ class Trainer:
         self.config = self.config.replace(class_prior=None if early else prior)
 
     def validate(self) -> float | None:
-        """Mean per-class Dice on held-out strokes, or None without held-out strokes."""
+        """Mean Dice on held-out strokes over the classes that have some, or None without
+        held-out strokes. (A class without held-out strokes would score 0 as soon as one
+        held-out pixel is called that class and be left out otherwise: a jump, not a measure.)"""
         if not self.val_batches:
             return None
         probs, truths = self._predict_held_out()
-        preds = [p.argmax(0).ravel() + 1 for p in probs]
-        dice = dice_per_class(np.concatenate(preds), np.concatenate([t.ravel() for t in truths]),
-                              self.config.n_classes)
+        preds = np.concatenate([p.argmax(0).ravel() + 1 for p in probs])
+        truth = np.concatenate([t.ravel() for t in truths])
+        k = self.config.n_classes
+        held = np.bincount(truth, minlength=k + 1)[1:] > 0
+        dice = dice_per_class(preds, truth, k)[held]
         return float(np.nanmean(dice)) if np.isfinite(dice).any() else None
 
     def _lr(self, fraction: float) -> float:
