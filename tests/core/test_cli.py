@@ -133,6 +133,26 @@ def test_bad_prediction_input_leaves_no_output(tmp_path, files, capsys):
                   "a.tif", "3D model cannot segment a 2D image")
 
 
+def test_outputs_never_replace_the_users_files(tmp_path, files, capsys):
+    """A model goes into a new or empty folder or over an earlier model, never over a folder of
+    other files (swapping the new folder in deleted them) or a file; a mask never over its input."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    _expect_error(capsys, ["train", "--image", str(files["img"]), "--labels", str(files["lab"]),
+                           "--out", str(mine), *FAST], "mine", "holds other files", "notes.txt")
+    assert (mine / "notes.txt").read_text() == "precious" and len(list(mine.iterdir())) == 1
+    _expect_error(capsys, ["train", "--image", str(files["img"]), "--labels", str(files["lab"]),
+                           "--out", str(files["img"]), *FAST], "a.tif", "is a file")
+    assert _train(files, tmp_path / "m") == 0 and _train(files, tmp_path / "m", "--seed", "1") == 0  # over a model
+    assert load_bundle(tmp_path / "m").train_config.seed == 1
+    capsys.readouterr()
+    before = files["img"].read_bytes()
+    _expect_error(capsys, ["predict", "--model", str(tmp_path / "m"), "--image", str(files["img"]),
+                           "--out", str(tmp_path)], "a.tif", "over an input image")
+    assert files["img"].read_bytes() == before
+
+
 def test_ctrl_c_keeps_the_best_model(tmp_path):
     out = tmp_path / "m"
     cmd = [sys.executable, "-m", "napari_frugalseg", "train", "--image", str(sample_path("blobs.tif")),

@@ -25,6 +25,18 @@ def test_unknown_mask_format_is_named(tmp_path):
         write_mask(tmp_path / "x", np.zeros((4, 4), np.uint8), "jpeg")
 
 
+@pytest.mark.parametrize("fmt", ["png", "ome-zarr"])
+def test_a_mask_folder_replaces_an_earlier_export_but_not_other_files(tmp_path, fmt):
+    path = mask_path(tmp_path, "cells", fmt)
+    write_mask(path, np.ones((2, 8, 8), np.uint8), fmt)
+    write_mask(path, np.full((8, 8), 2, np.uint8), fmt)  # over the earlier export
+    np.testing.assert_array_equal(read_mask(path), np.full((8, 8), 2))
+    (path / "notes.txt").write_text("precious")
+    with pytest.raises(FrugalsegError, match="holds other files"):
+        write_mask(path, np.ones((8, 8), np.uint8), fmt)
+    assert (path / "notes.txt").read_text() == "precious"
+
+
 def test_touching_objects_are_split_and_specks_dropped():
     classes = np.ones((60, 80), np.int32)
     for center in [(30, 20), (30, 36), (10, 68)]:  # two touching discs and a lone one

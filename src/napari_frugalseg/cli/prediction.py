@@ -24,6 +24,11 @@ def predict(args) -> int:
     stems = [p.stem for p in args.image]
     if len(set(stems)) != len(stems):
         raise FrugalsegError("two input images share a file name stem; outputs would collide")
+    inputs = {p.resolve() for p in args.image}
+    for path in args.image:
+        if (args.out / f"{path.stem}.tif").resolve() in inputs:
+            raise FrugalsegError(f"{path}: its mask would be written over an input image "
+                                 f"({args.out / (path.stem + '.tif')}); choose another --out folder")
     # check every input first so that a bad one leaves no partial output behind
     for path in args.image:
         check_image_fits(bundle.config, read_image(path), str(path))

@@ -45,7 +45,7 @@ def _load_training(args):
 def train(args) -> int:
     from tqdm import tqdm
 
-    from napari_frugalseg.core.bundle import load_bundle, save_bundle
+    from napari_frugalseg.core.bundle import check_model_target, load_bundle, save_bundle
     from napari_frugalseg.core.config import new_model_config
     from napari_frugalseg.core.ensemble import EnsembleTrainer
     from napari_frugalseg.core.labels import check_training_labels, default_class_names
@@ -77,6 +77,7 @@ def train(args) -> int:
         raise FrugalsegError("--ensemble needs at least 1 member")
     if args.name:
         check_name(args.name)
+    check_model_target(args.out)  # before training: the model could not be saved there
     if args.dataset:
         from napari_frugalseg.core.dataset_spec import load_dataset
 

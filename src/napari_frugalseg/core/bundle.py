@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import torch
 
 from .config import ModelConfig, TrainConfig
 from .errors import FrugalsegError
-from .io import atomic_dir
+from .io import atomic_dir, check_replaceable
 from .model import UNet, build_model
 
 FORMAT = 1
@@ -43,6 +44,18 @@ class Bundle:
 
 def weights_name(member: int) -> str:
     return "weights.pt" if member == 0 else f"weights_{member}.pt"
+
+
+def bundle_files(names: list[str]) -> bool:
+    """Whether the names of a folder's entries are those of a model bundle (it may be replaced)."""
+    return all(n in ("config.json", "history.json") or re.fullmatch(r"weights(_\d+)?\.pt", n)
+               for n in names)
+
+
+def check_model_target(path: str | os.PathLike) -> None:
+    """Refuse a file, or a folder holding other files than a model, as where a model goes
+    (``frugalseg train --out`` checks it before training)."""
+    check_replaceable(path, bundle_files, "model")
 
 
 def save_bundle(
@@ -79,7 +92,7 @@ def save_bundle(
         (tmp / "config.json").write_text(json.dumps(meta, indent=2))
         (tmp / "history.json").write_text(json.dumps(history or [], indent=1))
 
-    return atomic_dir(path, fill)
+    return atomic_dir(path, fill, replaces=bundle_files, what="model")
 
 
 def read_meta(path: str | os.PathLike) -> tuple[dict[str, Any], ModelConfig]:

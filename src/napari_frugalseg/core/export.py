@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from .io import atomic_dir, write_tiff
 
 FORMATS = ("tiff", "png", "ome-zarr")
 SUFFIXES = {"tiff": ".tif", "png": "", "ome-zarr": ".ome.zarr"}
+ZARR_FILES = {".zgroup", ".zattrs", ".zmetadata", "zarr.json", "0"}  # what _ome_zarr writes
 
 
 def mask_path(folder: str | os.PathLike, stem: str, fmt: str) -> Path:
@@ -33,8 +35,10 @@ def write_mask(path: str | os.PathLike, mask: np.ndarray, fmt: str) -> Path:
     if fmt == "tiff":
         return write_tiff(path, mask)
     if fmt == "png":
-        return atomic_dir(path, lambda tmp: _png_slices(tmp, mask))
-    return atomic_dir(path, lambda tmp: _ome_zarr(tmp, mask))
+        return atomic_dir(path, lambda tmp: _png_slices(tmp, mask), what="PNG mask",
+                          replaces=lambda names: all(re.fullmatch(r"slice_\d+\.png", n) for n in names))
+    return atomic_dir(path, lambda tmp: _ome_zarr(tmp, mask), what="OME-Zarr mask",
+                      replaces=lambda names: set(names) <= ZARR_FILES)
 
 
 def _png_slices(folder: Path, mask: np.ndarray) -> None:

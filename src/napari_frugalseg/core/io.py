@@ -125,12 +125,32 @@ def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Seq
     return atomic_write(path, write)
 
 
-def atomic_dir(path: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
+def check_replaceable(path: str | os.PathLike, replaces: Callable[[list[str]], bool], what: str) -> None:
+    """Refuse ``path`` as the folder of a ``what`` if it is a file, or a folder holding anything
+    but an earlier ``what`` (``replaces`` judges the names in it): swapping in the new folder
+    would delete the user's files."""
+    path = Path(path)
+    if path.is_dir():
+        names = sorted(p.name for p in path.iterdir())
+        if names and not replaces(names):
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            raise FrugalsegError(
+                f"{path}: this folder holds other files ({shown}); a {what} is written only "
+                f"into a new or empty folder, or over an earlier {what}: choose another folder"
+            )
+    elif path.exists():
+        raise FrugalsegError(f"{path}: is a file; a {what} is a folder: choose a folder name")
+
+
+def atomic_dir(path: str | os.PathLike, fill: Callable[[Path], None], *,
+               replaces: Callable[[list[str]], bool], what: str) -> Path:
     """Fill a temporary folder beside ``path`` and swap it in, so ``path`` is never half-written.
 
-    An existing folder is replaced only once the new one is complete.
+    An existing folder is replaced only once the new one is complete, and only if it is empty
+    or ``replaces`` accepts the names in it as an earlier ``what`` (``check_replaceable``).
     """
     path = Path(path)
+    check_replaceable(path, replaces, what)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
     try:

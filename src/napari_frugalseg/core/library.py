@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .bundle import read_meta
+from .bundle import bundle_files, read_meta
 from .errors import FrugalsegError
 from .io import atomic_dir
 
@@ -81,7 +81,8 @@ def add_model(source: Path, name: str | None = None) -> Path:
     """Copy a bundle folder into the library (replacing an entry of the same name)."""
     read_meta(source)  # refuse what is not a bundle
     name = check_name(name or Path(source).name)
-    return atomic_dir(library_dir() / name, lambda tmp: shutil.copytree(source, tmp, dirs_exist_ok=True))
+    return atomic_dir(library_dir() / name, lambda tmp: shutil.copytree(source, tmp, dirs_exist_ok=True),
+                      replaces=bundle_files, what="model")
 
 
 def resolve_model(spec: str | os.PathLike) -> Path:
