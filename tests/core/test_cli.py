@@ -149,7 +149,7 @@ def test_outputs_never_replace_the_users_files(tmp_path, files, capsys):
     capsys.readouterr()
     before = files["img"].read_bytes()
     _expect_error(capsys, ["predict", "--model", str(tmp_path / "m"), "--image", str(files["img"]),
-                           "--out", str(tmp_path)], "a.tif", "over an input image")
+                           "--out", str(tmp_path)], "a.tif", "would be written over this input")
     assert files["img"].read_bytes() == before
 
 

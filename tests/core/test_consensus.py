@@ -1,5 +1,7 @@
 """Several annotators: majority vote, STAPLE, agreement as a loss weight; noisy labels."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -94,3 +96,6 @@ def test_cli_consensus_writes_labels_agreement_and_reliability(tmp_path, capsys)
     assert main(["consensus", "--labels", paths[0], str(tmp_path / "bad.tif"),
                  "--out", str(tmp_path / "d.tif")]) == 2
     assert "bad.tif: shape (3, 3)" in capsys.readouterr().err
+    before = Path(paths[0]).read_bytes()  # the consensus never goes over an annotator's labels
+    assert main(["consensus", "--labels", *paths, "--out", paths[0]]) == 2
+    assert "a0.tif: an output" in capsys.readouterr().err and Path(paths[0]).read_bytes() == before

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .errors import check_outputs_spare_inputs
+
 
 def consensus(args) -> int:
     import numpy as np
@@ -10,11 +12,12 @@ def consensus(args) -> int:
     from napari_frugalseg.core.io import read_array, write_tiff
     from napari_frugalseg.core.labels import as_label_array
 
+    agreement = args.out.with_name(args.out.stem + "_agreement.tif")
+    check_outputs_spare_inputs([args.out, agreement], args.labels)
     annotations = [as_label_array(read_array(p), str(p)) for p in args.labels]
     n_classes = max(int(a.max()) for a in annotations)
     merge = staple if args.method == "staple" else majority_vote
     result = merge(annotations, n_classes, [str(p) for p in args.labels])
-    agreement = args.out.with_name(args.out.stem + "_agreement.tif")
     write_tiff(args.out, result.labels.astype(np.uint8))
     write_tiff(agreement, result.agreement)
     print(f"consensus -> {args.out}; per-pixel agreement -> {agreement}")

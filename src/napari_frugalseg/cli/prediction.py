@@ -8,6 +8,8 @@ from pathlib import Path
 
 from napari_frugalseg.core.errors import FrugalsegError
 
+from .errors import check_outputs_spare_inputs
+
 
 def predict(args) -> int:
     from tqdm import tqdm
@@ -24,11 +26,9 @@ def predict(args) -> int:
     stems = [p.stem for p in args.image]
     if len(set(stems)) != len(stems):
         raise FrugalsegError("two input images share a file name stem; outputs would collide")
-    inputs = {p.resolve() for p in args.image}
-    for path in args.image:
-        if (args.out / f"{path.stem}.tif").resolve() in inputs:
-            raise FrugalsegError(f"{path}: its mask would be written over an input image "
-                                 f"({args.out / (path.stem + '.tif')}); choose another --out folder")
+    suffixes = ["", "_probabilities", "_uncertainty", "_disagreement"]
+    check_outputs_spare_inputs([args.out / f"{p.stem}{s}.tif" for p in args.image for s in suffixes],
+                               args.image)
     # check every input first so that a bad one leaves no partial output behind
     for path in args.image:
         check_image_fits(bundle.config, read_image(path), str(path))
