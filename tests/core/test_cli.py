@@ -94,6 +94,7 @@ def test_bad_training_input(tmp_path, files, capsys):
     cases = [
         ([str(tmp_path / "missing.tif")], [str(files["lab"])], ["missing.tif", "no such file"]),
         ([img], [str(_bad(tmp_path, "shape.tif", np.ones((10, 10), np.uint8)))], ["shape.tif", "shape"]),
+        ([img], [str(_bad(tmp_path, "rgb.tif", np.ones((48, 40, 3), np.uint8)))], ["rgb.tif", "saved as colours?"]),
         ([img], [str(_bad(tmp_path, "empty.tif", np.zeros((48, 40), np.uint8)))], ["empty.tif", "no labelled pixel"]),
         ([img], [str(_bad(tmp_path, "one.tif", np.ones((48, 40), np.uint8)))], ["one.tif", "only class 1"]),
         ([img], [str(_bad(tmp_path, "neg.tif", -np.ones((48, 40), np.int16)))], ["neg.tif", "negative"]),
@@ -151,6 +152,16 @@ def test_outputs_never_replace_the_users_files(tmp_path, files, capsys):
     _expect_error(capsys, ["predict", "--model", str(tmp_path / "m"), "--image", str(files["img"]),
                            "--out", str(tmp_path)], "a.tif", "would be written over this input")
     assert files["img"].read_bytes() == before
+
+
+def test_a_mask_as_the_image_trains_and_predicts(tmp_path, files):
+    """A boolean image (a thresholded mask) is an image like any other (it raised a TypeError
+    from numpy in the normalisation)."""
+    mask = _bad(tmp_path, "mask.tif", tifffile.imread(files["img"]) > 300)
+    assert main(["train", "--image", str(mask), "--labels", str(files["lab"]), "--out", str(tmp_path / "m"),
+                 *FAST]) == 0
+    assert main(["predict", "--model", str(tmp_path / "m"), "--image", str(mask), "--out", str(tmp_path / "o")]) == 0
+    assert tifffile.imread(tmp_path / "o" / "mask.tif").shape == (48, 40)
 
 
 def test_ctrl_c_keeps_the_best_model(tmp_path):

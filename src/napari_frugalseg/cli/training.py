@@ -16,7 +16,7 @@ from .errors import EXIT_ERROR
 
 def _load_training(args):
     from napari_frugalseg.core.io import read_array, read_image
-    from napari_frugalseg.core.labels import as_label_array
+    from napari_frugalseg.core.labels import as_label_array, check_labels_fit
 
     if len(args.image or []) != len(args.labels or []):
         raise FrugalsegError(
@@ -27,11 +27,7 @@ def _load_training(args):
     for im_path, lab_path in zip(args.image, args.labels):
         image = read_image(im_path)
         lab = as_label_array(read_array(lab_path), str(lab_path))
-        if lab.shape != image.shape[1:]:
-            raise FrugalsegError(
-                f"{lab_path}: labels have shape {lab.shape} but {im_path} has spatial shape "
-                f"{image.shape[1:]}"
-            )
+        check_labels_fit(lab, image.shape[1:], str(lab_path), str(im_path))
         if images and image.shape[0] != images[0].shape[0]:
             raise FrugalsegError(
                 f"{im_path}: {image.shape[0]} channel(s), but {args.image[0]} has "

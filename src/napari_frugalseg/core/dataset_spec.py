@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import FrugalsegError
 from .io import read_array, read_image
-from .labels import as_label_array
+from .labels import as_label_array, check_labels_fit
 
 
 @dataclass
@@ -82,8 +82,7 @@ def load_dataset(path: str | os.PathLike) -> MergedDataset:
             raw = as_label_array(read_array(labels_path), str(labels_path))
         except FrugalsegError as exc:
             raise FrugalsegError(f"{path}: item {n}: {exc}") from None
-        if raw.shape != image.shape[1:]:
-            raise FrugalsegError(f"{where}: labels have shape {raw.shape}, image {image.shape[1:]}")
+        check_labels_fit(raw, image.shape[1:], where, image_path.name)
         stray = sorted(set(np.unique(raw).tolist()) - {0} - set(values))
         if stray:
             raise FrugalsegError(f"{where}: label value(s) {stray} are not in the item's classes")

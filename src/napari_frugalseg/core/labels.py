@@ -16,6 +16,18 @@ from .errors import FrugalsegError
 UNLABELLED = 0
 
 
+def check_labels_fit(labels: np.ndarray, spatial: Sequence[int], name: str, image_name: str) -> None:
+    """Labels must have the image's spatial shape; say so, and spot labels saved as colours."""
+    if labels.shape == tuple(spatial):
+        return
+    hint = ""
+    if labels.shape[:-1] == tuple(spatial) and labels.shape[-1] in (3, 4):
+        hint = (" (saved as colours? labels hold one value per pixel: 0 = unlabelled, k = class k;"
+                " export the label layer itself, not a screenshot or an RGB rendering)")
+    raise FrugalsegError(f"{name}: labels have shape {labels.shape} but {image_name} has spatial "
+                         f"shape {tuple(spatial)}{hint}")
+
+
 def as_label_array(labels: np.ndarray, name: str) -> np.ndarray:
     """Check a label image and return it as int32; ``name`` (a file or layer) goes in errors."""
     labels = np.asarray(labels)

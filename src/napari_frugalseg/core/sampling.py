@@ -19,6 +19,8 @@ def percentile_normalize(
     Percentiles are estimated on a regular subsample for large images (same result every time).
     """
     image = np.asarray(image)
+    if image.dtype == bool:  # a mask as the image: numpy cannot subtract booleans
+        image = image.view(np.uint8)
     out = np.empty(image.shape, np.float32)
     for c in range(image.shape[0]):
         flat = image[c].reshape(-1)
