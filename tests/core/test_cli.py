@@ -154,6 +154,15 @@ def test_outputs_never_replace_the_users_files(tmp_path, files, capsys):
     assert files["img"].read_bytes() == before
 
 
+def test_class_values_without_pixels_are_kept_and_named(tmp_path, files, capsys):
+    lab = tifffile.imread(files["lab"])
+    lab[lab == 2] = 5  # values 1 and 5: classes 2-4 have no pixel
+    assert main(["train", "--image", str(files["img"]), "--labels", str(_bad(tmp_path, "gap.tif", lab)),
+                 "--out", str(tmp_path / "m"), *FAST]) == 0
+    assert "no pixel of class(es) 2, 3, 4 is labelled" in capsys.readouterr().out
+    assert load_bundle(tmp_path / "m").config.n_classes == 5
+
+
 def test_a_mask_as_the_image_trains_and_predicts(tmp_path, files):
     """A boolean image (a thresholded mask) is an image like any other (it raised a TypeError
     from numpy in the normalisation)."""

@@ -39,6 +39,7 @@ def _load_training(args):
 
 
 def train(args) -> int:
+    import numpy as np
     from tqdm import tqdm
 
     from napari_frugalseg.core.bundle import check_model_target, load_bundle, save_bundle
@@ -86,6 +87,10 @@ def train(args) -> int:
         sets, weights = [], None
         sources, class_names = [str(p) for p in args.image], args.classes
         n_classes = check_training_labels(labels, [str(p) for p in args.labels])
+        missing = sorted(set(range(1, n_classes + 1)).difference(*(np.unique(lab).tolist() for lab in labels)))
+        if missing:  # the values stay those of the labels; these classes get no pixel to learn
+            print(f"note: no pixel of class(es) {', '.join(map(str, missing))} is labelled; the model "
+                  f"has {n_classes} classes and will not predict those")
     names = tuple(class_names) if class_names else None
     if names and len(names) != n_classes:
         raise FrugalsegError(f"--classes names {len(names)} classes, labels use {n_classes}")
