@@ -163,6 +163,23 @@ def test_class_values_without_pixels_are_kept_and_named(tmp_path, files, capsys)
     assert load_bundle(tmp_path / "m").config.n_classes == 5
 
 
+def test_channels_first_images_with_channel_axis(tmp_path, files, capsys):
+    """A (C, Y, X) TIFF of 2 channels is read as a 2-slice stack unless --channel-axis says so."""
+    img = tifffile.imread(files["img"])
+    two = _bad(tmp_path, "two.tif", np.stack([img, img[::-1]]))
+    assert main(["train", "--image", str(two), "--labels", str(files["lab"]), "--out", str(tmp_path / "m"),
+                 "--channel-axis", "0", *FAST]) == 0
+    assert load_bundle(tmp_path / "m").config.in_channels == 2
+    capsys.readouterr()
+    assert main(["predict", "--model", str(tmp_path / "m"), "--image", str(two), "--channel-axis", "0",
+                 "--out", str(tmp_path / "o")]) == 0
+    assert tifffile.imread(tmp_path / "o" / "two.tif").shape == (48, 40)
+    _expect_error(capsys, ["predict", "--model", str(tmp_path / "m"), "--image", str(two),
+                           "--out", str(tmp_path / "o")], "two.tif", "channel")  # a stack of 1 channel
+    _expect_error(capsys, ["predict", "--model", str(tmp_path / "m"), "--image", str(two),
+                           "--channel-axis", "5", "--out", str(tmp_path / "o")], "two.tif", "no channel axis 5")
+
+
 def test_a_mask_as_the_image_trains_and_predicts(tmp_path, files):
     """A boolean image (a thresholded mask) is an image like any other (it raised a TypeError
     from numpy in the normalisation)."""

@@ -20,6 +20,12 @@ from .prediction import predict
 from .training import train
 
 
+def _channel_axis_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--channel-axis", type=int, default=None, metavar="AXIS",
+                   help="the axis of the image files that holds channels, e.g. 0 for a (C, Y, X) "
+                   "TIFF (default: a last axis of 3 or 4 is colour; other 3D images are stacks)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="frugalseg", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -41,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="also train on patches zoomed up to 1 + S times in and out, for images of "
                    f"varied magnification or kind ({SCALE_JITTER} typical: README, Label conventions); 0 = off")
     t.add_argument("--out", required=True, type=Path, help="model folder to write")
+    _channel_axis_option(t)
     t.add_argument("--max-seconds", type=float, default=None)
     t.add_argument("--max-steps", type=int, default=None)
     t.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
@@ -65,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--model", required=True, help="model folder or library name")
     q.add_argument("--image", nargs="+", required=True, type=Path)
     q.add_argument("--out", required=True, type=Path, help="folder for <stem>.tif masks")
+    _channel_axis_option(q)
     q.add_argument("--probabilities", action="store_true", help="also <stem>_probabilities.tif")
     q.add_argument("--device", default="auto")
     q.add_argument("--tta", action="store_true", help="average over flips (test-time augmentation)")

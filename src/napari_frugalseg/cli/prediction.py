@@ -31,14 +31,14 @@ def predict(args) -> int:
                                args.image)
     # check every input first so that a bad one leaves no partial output behind
     for path in args.image:
-        check_image_fits(bundle.config, read_image(path), str(path))
+        check_image_fits(bundle.config, read_image(path, args.channel_axis), str(path))
     maps = args.uncertainty or args.propose > 0
     several = len(bundle.models) > 1 or args.tta
     written: list[Path] = []
     scores, proposals = [], []
     try:
         for path in args.image:
-            image = read_image(path)
+            image = read_image(path, args.channel_axis)
             gen = predict_image(
                 bundle.models, bundle.config, image, device, probabilities=args.probabilities,
                 name=str(path), tta=args.tta, uncertainty=maps,

@@ -25,7 +25,7 @@ def _load_training(args):
         )
     images, labels = [], []
     for im_path, lab_path in zip(args.image, args.labels):
-        image = read_image(im_path)
+        image = read_image(im_path, args.channel_axis)
         lab = as_label_array(read_array(lab_path), str(lab_path))
         check_labels_fit(lab, image.shape[1:], str(lab_path), str(im_path))
         if images and image.shape[0] != images[0].shape[0]:

@@ -54,6 +54,8 @@ def to_channels_first(array: np.ndarray, name: str, channel_axis: int | None = N
     if a.dtype.kind not in "biuf":
         raise FrugalsegError(f"{name}: pixel type {a.dtype} is not numeric")
     if channel_axis is not None:
+        if not -a.ndim <= channel_axis < a.ndim or a.ndim < 3:
+            raise FrugalsegError(f"{name}: no channel axis {channel_axis} in an image of shape {a.shape}")
         return np.moveaxis(a, channel_axis, 0)
     if a.ndim == 2:
         return a[None]
