@@ -121,6 +121,14 @@ def test_spec_maps_names_and_values_and_codes_unlabelled_pixels(tmp_path):
     assert ds.partial_sets == [[3, 4]]  # outside {membrane, mitochondria}
     assert ds.labels[0][0, 0] == 2 and ds.labels[0][4, 0] == 1 and ds.labels[0][10, 0] == K + 1
     assert ds.labels[1][0, 0] == 3 and ds.labels[1][8, 0] == 1 and ds.labels[1][10, 0] == 0
+    # an item's image of 2 channels stored first, (C, Y, X): its channel_axis says so
+    spec["items"][1].update(image=_write(tmp_path, "c.tif", np.stack([image, image])), channel_axis=0)
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    with pytest.raises(FrugalsegError, match=r"item 2 \(bl.tif\): c.tif has 2 channel\(s\), item 1 1"):
+        load_dataset(tmp_path / "spec.json")  # the items differ in channels
+    spec["items"][0].update(image="c.tif", channel_axis=0)
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    assert load_dataset(tmp_path / "spec.json").images[1].shape == (2, 16, 16)
 
 
 @pytest.mark.parametrize("change, message", [

@@ -10,6 +10,7 @@ A spec (YAML or JSON; paths relative to the spec's folder)::
         classes: {1: membrane, 2: mitochondria}          # this file's values -> names
         annotated: [membrane, mitochondria]              # exhaustive here; or all | sparse
         weights: a_agreement.tif                         # optional per-pixel loss weights
+        channel_axis: 0                                  # optional: e.g. a (C, Y, X) TIFF
 
 In an item annotating the set S, an unlabelled pixel is known to be none of S: it gets a
 code above K meaning "one of the classes outside S" (``TrainingData.partial_sets``), which
@@ -78,11 +79,14 @@ def load_dataset(path: str | os.PathLike) -> MergedDataset:
             if name not in index:
                 raise FrugalsegError(f"{where}: unknown class '{name}' (spec classes: {', '.join(classes)})")
         try:
-            image = read_image(image_path)
+            image = read_image(image_path, item.get("channel_axis"))
             raw = as_label_array(read_array(labels_path), str(labels_path))
         except FrugalsegError as exc:
             raise FrugalsegError(f"{path}: item {n}: {exc}") from None
         check_labels_fit(raw, image.shape[1:], where, image_path.name)
+        if out.images and image.shape[0] != out.images[0].shape[0]:
+            raise FrugalsegError(f"{where}: {image_path.name} has {image.shape[0]} channel(s), item 1 "
+                                 f"{out.images[0].shape[0]} (a channel_axis for one of them?)")
         stray = sorted(set(np.unique(raw).tolist()) - {0} - set(values))
         if stray:
             raise FrugalsegError(f"{where}: label value(s) {stray} are not in the item's classes")
