@@ -20,10 +20,15 @@ def check_labels_fit(labels: np.ndarray, spatial: Sequence[int], name: str, imag
     """Labels must have the image's spatial shape; say so, and spot labels saved as colours."""
     if labels.shape == tuple(spatial):
         return
+    spatial = tuple(spatial)
     hint = ""
-    if labels.shape[:-1] == tuple(spatial) and labels.shape[-1] in (3, 4):
+    if labels.shape[:-1] == spatial and labels.shape[-1] in (3, 4):
         hint = (" (saved as colours? labels hold one value per pixel: 0 = unlabelled, k = class k;"
                 " export the label layer itself, not a screenshot or an RGB rendering)")
+    elif len(spatial) == 3 and labels.shape in (spatial[1:], spatial[:-1]):
+        axis = 0 if labels.shape == spatial[1:] else -1
+        hint = (f" (if the image's axis of {spatial[axis]} holds channels, not slices, say so with"
+                f" channel_axis {axis}: --channel-axis {axis} or in the spec)")
     raise FrugalsegError(f"{name}: labels have shape {labels.shape} but {image_name} has spatial "
                          f"shape {tuple(spatial)}{hint}")
 
