@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from napari_frugalseg.core.config import TrainConfig
+from napari_frugalseg.core.errors import FrugalsegError
 from napari_frugalseg._napari import persistence
 from napari_frugalseg.core.io import read_array
 
@@ -309,3 +310,22 @@ def test_training_choices_survive_a_session(widget, tmp_path):
         assert other.ctl.settings.scale_jitter == SCALE_JITTER and other.ctl.settings.robust_q > 0
     finally:
         other.viewer.close()
+
+
+def test_export_never_writes_over_the_image_file(widget, tmp_path):
+    """napari names a layer after its file, so a TIFF export into the image's own folder would
+    have replaced the image with its mask."""
+    import tifffile
+
+    path = tmp_path / "cells.tif"
+    tifffile.imwrite(path, np.arange(64 * 64, dtype=np.uint16).reshape(64, 64))
+    image = widget.viewer.open(str(path))[0]
+    widget.viewer.add_labels(np.ones((64, 64), np.uint8), name="cells prediction")
+    widget.image_combo.setCurrentText("cells")
+    widget.format_combo.setCurrentText("tiff")
+    before = path.read_bytes()
+    with pytest.raises(FrugalsegError, match="over the image's own file"):
+        persistence.export_masks(widget.ctl, image, tmp_path, "tiff")
+    assert path.read_bytes() == before
+    out = widget.export_masks(tmp_path / "masks")
+    assert read_array(out).shape == (64, 64)

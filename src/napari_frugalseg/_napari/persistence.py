@@ -121,7 +121,11 @@ def export_masks(ctl: Controller, image: Image, folder: str | os.PathLike, fmt: 
     layer = L.find(ctl.viewer, image, role)
     if layer is None:
         raise FrugalsegError(f"image '{image.name}' has no {role} yet: predict first")
-    return write_mask(mask_path(folder, image.name, fmt), np.asarray(layer.data), fmt)
+    target, source = mask_path(folder, image.name, fmt), _source(image)
+    if source and target.resolve() == Path(source).resolve():  # a layer is named after its file
+        raise FrugalsegError(f"{target}: the {role} would be written over the image's own file; "
+                             "export into another folder")
+    return write_mask(target, np.asarray(layer.data), fmt)
 
 
 def save(ctl: Controller, folder: str | os.PathLike) -> Path:
