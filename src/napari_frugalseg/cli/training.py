@@ -39,13 +39,12 @@ def _load_training(args):
 
 
 def train(args) -> int:
-    import numpy as np
     from tqdm import tqdm
 
     from napari_frugalseg.core.bundle import check_model_target, load_bundle, save_bundle
     from napari_frugalseg.core.config import new_model_config
     from napari_frugalseg.core.ensemble import EnsembleTrainer
-    from napari_frugalseg.core.labels import check_training_labels, default_class_names
+    from napari_frugalseg.core.labels import default_class_names, labelled_classes
     from napari_frugalseg.core.library import add_model, check_name, resolve_model
     from napari_frugalseg.core.train import TrainingData
     from napari_frugalseg.core.transfer import transfer
@@ -86,8 +85,9 @@ def train(args) -> int:
         images, labels = _load_training(args)
         sets, weights = [], None
         sources, class_names = [str(p) for p in args.image], args.classes
-        n_classes = check_training_labels(labels, [str(p) for p in args.labels])
-        missing = sorted(set(range(1, n_classes + 1)).difference(*(np.unique(lab).tolist() for lab in labels)))
+        present = labelled_classes(labels, [str(p) for p in args.labels])
+        n_classes = max(present)
+        missing = sorted(set(range(1, n_classes + 1)) - present)
         if missing:  # the values stay those of the labels; these classes get no pixel to learn
             print(f"note: no pixel of class(es) {', '.join(map(str, missing))} is labelled; the model "
                   f"has {n_classes} classes and will not predict those")

@@ -18,9 +18,9 @@ UNLABELLED = 0
 
 def check_labels_fit(labels: np.ndarray, spatial: Sequence[int], name: str, image_name: str) -> None:
     """Labels must have the image's spatial shape; say so, and spot labels saved as colours."""
-    if labels.shape == tuple(spatial):
-        return
     spatial = tuple(spatial)
+    if labels.shape == spatial:
+        return
     hint = ""
     if labels.shape[:-1] == spatial and labels.shape[-1] in (3, 4):
         hint = (" (saved as colours? labels hold one value per pixel: 0 = unlabelled, k = class k;"
@@ -30,7 +30,7 @@ def check_labels_fit(labels: np.ndarray, spatial: Sequence[int], name: str, imag
         hint = (f" (if the image's axis of {spatial[axis]} holds channels, not slices, say so with"
                 f" channel_axis {axis}: --channel-axis {axis} or in the spec)")
     raise FrugalsegError(f"{name}: labels have shape {labels.shape} but {image_name} has spatial "
-                         f"shape {tuple(spatial)}{hint}")
+                         f"shape {spatial}{hint}")
 
 
 def as_label_array(labels: np.ndarray, name: str) -> np.ndarray:
@@ -61,8 +61,8 @@ def as_label_array(labels: np.ndarray, name: str) -> np.ndarray:
     return labels.astype(np.int32)
 
 
-def check_training_labels(labels: Sequence[np.ndarray], names: Sequence[str]) -> int:
-    """Validate the label images of one training run; return the number of classes K."""
+def labelled_classes(labels: Sequence[np.ndarray], names: Sequence[str]) -> set[int]:
+    """Validate the label images of one training run; return the class values labelled in them."""
     present: set[int] = set()
     for lab, name in zip(labels, names):
         values = set(np.unique(lab).tolist()) - {UNLABELLED}
@@ -75,7 +75,12 @@ def check_training_labels(labels: Sequence[np.ndarray], names: Sequence[str]) ->
             f"{', '.join(names)}: only class {only} is labelled; "
             "scribble at least two classes (for example background and foreground)"
         )
-    return max(present)
+    return present
+
+
+def check_training_labels(labels: Sequence[np.ndarray], names: Sequence[str]) -> int:
+    """Validate the label images of one training run; return the number of classes K."""
+    return max(labelled_classes(labels, names))
 
 
 def default_class_names(n_classes: int) -> tuple[str, ...]:

@@ -23,13 +23,14 @@ import torch
 from .config import ModelConfig, TrainConfig
 from .device import autocast_dtype, resolve_device
 from .errors import FrugalsegError
-from .labels import dice_per_class, split_strokes
+from .labels import split_strokes
 from .checkpoints import Checkpoints
 from .losses import affinity_loss, allowed_table, partial_loss
 from .model import UNet, build_model
 from .predict import Predictor
 from .priors import MIN_STEPS, labelled_prior, model_lean
-from .sampling import PatchSampler, Sample, crop, model_samples, percentile_normalize
+from .sampling import PatchSampler, Sample, model_samples, percentile_normalize
+from .validation import held_out_patches, held_out_score
 
 
 @dataclass
@@ -214,7 +215,8 @@ class Trainer:
             elastic=tc.elastic,
             scale_jitter=tc.scale_jitter,
         )
-        self.val_batches = self._val_patches([s for s in val_samples if s.labels.any()])
+        self.val_batches = held_out_patches([s for s in val_samples if s.labels.any()],
+                                            k, self.config.patch_size)
         # the strokes' class shares, from which validation measures what the model leans
         # towards (predictions correct for it, priors.py); not with partial-class labels,
         # whose "one of these" regions carry the image's shares
@@ -222,23 +224,6 @@ class Trainer:
         self._set_prior(self._shares)  # until validation measures
         self._version = version
         self.checkpoints.reset()  # the yardstick changed
-
-    def _val_patches(self, samples: list[Sample], per_class: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Fixed patches centred on held-out strokes, a few per class spread over all of them."""
-        size = self.config.patch_size
-        out = []
-        for value in range(1, self.config.n_classes + 1):
-            pix = [np.flatnonzero(s.labels.reshape(-1) == value) for s in samples]
-            owner = np.repeat(np.arange(len(samples)), [len(p) for p in pix])
-            if not len(owner):
-                continue
-            flat = np.concatenate(pix)
-            for pick in np.unique(np.linspace(0, len(flat) - 1, per_class).astype(int)):
-                s, idx = samples[owner[pick]], flat[pick]
-                center = np.unravel_index(idx, s.labels.shape)
-                start = [c - p // 2 for c, p in zip(center, size)]
-                out.append((crop(s.image, start, size, "reflect"), crop(s.labels, start, size, "constant")))
-        return out
 
     # -- training --------------------------------------------------------------------------
     @torch.no_grad()
@@ -273,18 +258,11 @@ class Trainer:
         self.config = self.config.replace(class_prior=None if early else prior)
 
     def validate(self) -> float | None:
-        """Mean Dice on held-out strokes over the classes that have some, or None without
-        held-out strokes. (A class without held-out strokes would score 0 as soon as one
-        held-out pixel is called that class and be left out otherwise: a jump, not a measure.)"""
+        """Mean Dice on held-out strokes over the classes that have some (``validation.py``),
+        or None without held-out strokes."""
         if not self.val_batches:
             return None
-        probs, truths = self._predict_held_out()
-        preds = np.concatenate([p.argmax(0).ravel() + 1 for p in probs])
-        truth = np.concatenate([t.ravel() for t in truths])
-        k = self.config.n_classes
-        held = np.bincount(truth, minlength=k + 1)[1:] > 0
-        dice = dice_per_class(preds, truth, k)[held]
-        return float(np.nanmean(dice)) if np.isfinite(dice).any() else None
+        return held_out_score(*self._predict_held_out(), self.config.n_classes)
 
     def _lr(self, fraction: float) -> float:
         """Cosine decay to 10 % over the run's budget."""
