@@ -46,12 +46,14 @@ def test_sample_opens_with_its_scribbles_in_use(widget):
         ("3d model on 2d", "3D model needs a 3D stack"),
         ("wrong shape", "has shape (10, 10)"),
         ("class not in table", "class table has 2 classes"),
+        ("stacks over time", "layer 'img' has 4 axes (2, 3, 64, 64)"),
     ],
 )
 def test_bad_choices_give_a_clear_message(widget, setup, expected):
     viewer = widget.viewer
     if setup != "no image":
-        viewer.add_image(np.random.default_rng(0).random((64, 64), np.float32), name="img")
+        shape = (2, 3, 64, 64) if setup == "stacks over time" else (64, 64)
+        viewer.add_image(np.random.default_rng(0).random(shape, np.float32), name="img")
         widget.image_combo.setCurrentText("img")
     if setup == "wrong shape":
         viewer.add_labels(np.zeros((10, 10), np.uint8), name="other")
@@ -67,6 +69,8 @@ def test_bad_choices_give_a_clear_message(widget, setup, expected):
         assert not widget.train(seconds=5)
     assert expected in widget.status.text()
     assert widget.ctl.state == "idle"
+    if setup == "stacks over time":  # refused before the user paints on it
+        assert "img scribbles" not in viewer.layers
 
 
 def test_error_during_training_is_reported_and_napari_stays_usable(widget, qtbot, monkeypatch):
@@ -329,3 +333,52 @@ def test_export_never_writes_over_the_image_file(widget, tmp_path):
     assert path.read_bytes() == before
     out = widget.export_masks(tmp_path / "masks")
     assert read_array(out).shape == (64, 64)
+
+
+def test_renaming_an_image_keeps_its_scribbles_and_its_training(widget, qtbot, paint, isbi):
+    """Our layers are linked to their image by name: a rename (napari's layer list allows it
+    at any time) must not orphan the scribbles, even while training runs."""
+    image, _, scribbles = isbi
+    viewer, ctl = widget.viewer, widget.ctl
+    viewer.add_image(image[:256, :256], name="em")
+    widget.image_combo.setCurrentText("em")
+    paint(widget.pick_image(), scribbles[:256, :256])
+    ctl.forget_edits()
+    assert widget.train(seconds=30)
+    qtbot.waitUntil(lambda: ctl.trainer is not None and ctl.trainer.step >= 1, timeout=20000)
+    viewer.layers["em"].name = "cells"
+    assert [layer.name for layer in viewer.layers] == [
+        "cells", "cells scribbles", "cells prediction", "cells uncertainty"]
+    assert widget.image_combo.currentText() == "cells"
+    used = []
+    ctl.strokes_used.connect(used.append)
+    stroke = np.zeros(scribbles[:256, :256].shape, np.uint8)
+    stroke[10:13, 10:60] = 2
+    paint(viewer.layers["cells scribbles"], stroke, step=1)
+    qtbot.waitUntil(lambda: bool(used), timeout=5000)  # the running training took the stroke
+    ctl.stop()
+    qtbot.waitUntil(lambda: ctl.state == "idle", timeout=5000)
+    assert widget.predict_all()
+    qtbot.waitUntil(lambda: ctl.state == "idle", timeout=20000)
+    assert "predicted 'cells'" in widget.status.text()
+    assert np.any(viewer.layers["cells prediction"].data)
+
+
+def test_a_multiscale_image_trains_and_previews_at_full_resolution(widget, qtbot, paint, isbi):
+    """A pyramid layer (as OME-Zarr readers open them): napari reports the visible field in
+    pixels of the level on screen, the preview must land in full-resolution pixels."""
+    image, _, scribbles = isbi
+    viewer, ctl = widget.viewer, widget.ctl
+    viewer.add_image([image, image[::2, ::2], image[::4, ::4]], name="pyramid", multiscale=True)
+    widget.image_combo.setCurrentText("pyramid")
+    layer = widget.pick_image()
+    assert layer.data.shape == image.shape
+    paint(layer, scribbles)
+    ctl.forget_edits()
+    viewer.reset_view()
+    shown = []
+    ctl.preview_shown.connect(shown.append)
+    _train(widget, qtbot, steps=15)
+    qtbot.waitUntil(lambda: bool(shown), timeout=5000)
+    preview = viewer.layers["pyramid prediction"].data
+    assert np.count_nonzero(preview) > 0.9 * preview.size  # the whole image is on screen

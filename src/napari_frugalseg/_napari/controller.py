@@ -10,6 +10,7 @@ lives on the controller, one per viewer.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import sys
 import threading
@@ -53,6 +54,7 @@ class Controller:
     predict_progress = Signal(int, int)
     message = Signal(str)
     classes_changed = Signal()
+    image_renamed = Signal(str, str)  # old name, new name
     model_changed = Signal()
     preview_shown = Signal(float)  # perf_counter() when a preview reached the layer
     strokes_used = Signal(float)  # perf_counter() when training picked up new strokes
@@ -82,6 +84,9 @@ class Controller:
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(300)
         self._debounce.timeout.connect(self._labels_settled)
+        self._followed: set[int] = set()  # ids of image layers whose renames we follow
+        viewer.layers.events.inserted.connect(self._follow_renames)
+        self._follow_renames()
         warm_up_torch()
 
     def change_settings(self, **changes) -> None:
@@ -103,6 +108,8 @@ class Controller:
 
     def select_image(self, image: Image | None, scribbles: Labels | None = None) -> Labels | None:
         """Make ``image`` current; use ``scribbles`` or its own scribble layer (created)."""
+        if image is not None:
+            L.check_axes(image)
         self.image = image
         if image is None:
             return None
@@ -120,6 +127,35 @@ class Controller:
         self.viewer.layers.selection.active = layer
         self.update_view()
         return layer
+
+    def _follow_renames(self, event=None) -> None:
+        for layer in self.viewer.layers:
+            if isinstance(layer, Image) and id(layer) not in self._followed:
+                self._followed.add(id(layer))
+                last = [layer.name]
+
+                def renamed(event, layer=layer, last=last) -> None:
+                    old, last[0] = last[0], layer.name
+                    self._image_renamed(old, layer.name)
+
+                layer.events.name.connect(renamed)
+
+    def _image_renamed(self, old: str, new: str) -> None:
+        """Our layers are linked to their image by its name: relink them (and rename those
+        that carry the image's name), so scribbles, overlays and a running training follow."""
+        for layer in list(self.viewer.layers):
+            if layer.metadata.get(L.META) != old:
+                continue
+            layer.metadata[L.META] = new
+            role = layer.metadata.get("role")
+            if role in L.SUFFIX and layer.name == old + L.SUFFIX[role]:
+                layer.name = new + L.SUFFIX[role]
+        self._train_names = [new if n == old else n for n in self._train_names]
+        if self._view is not None and self._view.image == old:
+            self._view = dataclasses.replace(self._view, image=new)
+        if old in self._pending:
+            self._pending = (self._pending - {old}) | {new}
+        self.image_renamed.emit(old, new)
 
     def scribbles(self, image: Image) -> Labels | None:
         layer = L.find(self.viewer, image, "scribbles")

@@ -17,13 +17,31 @@ SUFFIX = {"scribbles": " scribbles", "prediction": " prediction", "uncertainty":
           "disagreement": " disagreement", "proposals": " label here next"}
 
 
+def full_resolution(image: Image):
+    """The layer's pixels: of a multiscale (pyramid) layer, its finest level."""
+    return image.data[0] if image.multiscale else image.data
+
+
 def spatial_shape(image: Image) -> tuple[int, ...]:
-    return tuple(image.data.shape[:-1] if image.rgb else image.data.shape)
+    shape = full_resolution(image).shape
+    return tuple(shape[:-1] if image.rgb else shape)
+
+
+def check_axes(image: Image) -> None:
+    """Raise for layers of more than three spatial axes (a time series of stacks): no model
+    takes them."""
+    shape = spatial_shape(image)
+    if len(shape) > 3:
+        raise FrugalsegError(
+            f"layer '{image.name}' has {len(shape)} axes {shape}; frugalseg takes 2D images and "
+            "3D stacks (Z, Y, X): open each time point or position as a layer of its own"
+        )
 
 
 def image_array(image: Image) -> np.ndarray:
     """The image as (C, *spatial): RGB(A) -> 3 channels, otherwise one."""
-    data = np.asarray(image.data)
+    check_axes(image)
+    data = np.asarray(full_resolution(image))
     array = np.moveaxis(data[..., :3], -1, 0) if image.rgb else data[None]
     check_finite(array, f"layer '{image.name}'")
     return array
@@ -111,10 +129,13 @@ def visible_box(image: Image, viewer) -> tuple[int | None, tuple[slice, slice]]:
     if len(shape) == 3:
         world = viewer.dims.point[-3]
         z = int(np.clip(round((world - image.translate[-3]) / image.scale[-3]), 0, shape[0] - 1))
-    corners = np.asarray(image.corner_pixels)[:, -2:]
+    corners = np.asarray(image.corner_pixels)[:, -2:].astype(float)
+    corners[1] += 1  # the last visible pixel's far edge
+    if image.multiscale:  # corners are in pixels of the level on screen
+        corners *= np.asarray(image.downsample_factors)[image.data_level][-2:]
     box = []
     for axis, size in enumerate(shape[-2:]):
-        lo, hi = int(corners[0, axis]), int(corners[1, axis]) + 1
+        lo, hi = int(corners[0, axis]), int(np.ceil(corners[1, axis]))
         if hi - lo < 16:  # not drawn yet: the whole plane
             lo, hi = 0, size
         box.append(slice(max(0, lo), min(size, hi)))

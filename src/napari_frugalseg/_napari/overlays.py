@@ -45,6 +45,8 @@ def show_preview(ctl: Controller, preview: Preview) -> None:
     layer = L.find(ctl.viewer, image, "prediction")
     if not isinstance(layer, Labels):
         layer = L.ensure_labels(ctl.viewer, image, "prediction", ctl.colors)
+    if layer.data[key].shape != preview.classes.shape:  # the layer changed since the view
+        return
     layer.data[key] = preview.classes
     layer.refresh()
     if ctl.show_uncertainty:

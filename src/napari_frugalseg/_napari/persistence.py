@@ -47,7 +47,7 @@ def _session(ctl: Controller) -> Session:
         if layer is None:
             continue
         source = _source(image)
-        data = None if source else np.asarray(image.data)
+        data = None if source else np.asarray(L.full_resolution(image))
         complete = list(layer.metadata.get(imperfect.COMPLETE) or [])
         regions = imperfect.regions_record(ctl.viewer, layer)
         items.append(SessionImage(image.name, np.asarray(layer.data), source, data, image.rgb,

@@ -131,6 +131,7 @@ class FrugalsegWidget(QWidget):
         self.scribble_combo.activated.connect(lambda _: self.pick_image())
         self.classes.changed.connect(ctl.set_classes)
         ctl.classes_changed.connect(self._classes_changed)
+        ctl.image_renamed.connect(self._image_renamed)
         self.ndim_combo.currentIndexChanged.connect(
             lambda i: ctl.change_settings(ndim=i + 2))
         self.auto_continue.toggled.connect(
@@ -184,6 +185,11 @@ class FrugalsegWidget(QWidget):
         self.accept_region.addItem("visible field")
         self.accept_region.addItems([s.name for s in self.viewer.layers if isinstance(s, Shapes)])
         self.imperfect.refresh()
+
+    def _image_renamed(self, old: str, new: str) -> None:
+        keep = self.image_combo.currentText()
+        self._refresh_layers()
+        self.image_combo.setCurrentText(new if keep == old else keep)
 
     def _classes_changed(self) -> None:
         classes = self.ctl.classes
