@@ -6,6 +6,7 @@ import weakref
 
 import numpy as np
 import pytest
+import torch
 
 from napari_frugalseg.core.config import TrainConfig
 from napari_frugalseg.core.errors import FrugalsegError
@@ -382,3 +383,44 @@ def test_a_multiscale_image_trains_and_previews_at_full_resolution(widget, qtbot
     qtbot.waitUntil(lambda: bool(shown), timeout=5000)
     preview = viewer.layers["pyramid prediction"].data
     assert np.count_nonzero(preview) > 0.9 * preview.size  # the whole image is on screen
+
+
+def test_adding_a_class_keeps_the_model_and_its_training(widget, qtbot, paint):
+    """A class added to the table while training runs: the run goes on (its model cannot take
+    the new class's strokes), and the next Train keeps what the model learned, with a new
+    output layer, instead of starting from scratch."""
+    from napari_frugalseg._napari import training_inputs
+    from napari_frugalseg._napari.state import ClassSpec
+
+    layer, ctl = _blobs(widget), widget.ctl
+    assert widget.train(seconds=60)
+    qtbot.waitUntil(lambda: ctl.trainer is not None and ctl.trainer.step >= 5, timeout=20000)
+    ctl.set_classes(ctl.classes + [ClassSpec("third", "#ffff00")])
+    stroke = np.zeros(layer.data.shape, np.uint8)
+    stroke[5:8, 5:40] = 3
+    paint(layer, stroke, step=1)
+    qtbot.waitUntil(lambda: "class table changed" in widget.status.text(), timeout=5000)
+    assert ctl.state == "training"  # the run went on
+    ctl.stop()
+    qtbot.waitUntil(lambda: ctl.state == "idle", timeout=5000)
+    assert ctl.model is not None and ctl.config.n_classes == 2
+    learned = {k: v.clone() for k, v in ctl.model.state_dict().items()}
+
+    config = training_inputs.model_config(ctl, [persistence.L.image_array(widget.current_image())])
+    assert config.n_classes == 3
+    kept = ctl.model.state_dict()
+    assert all(torch.equal(kept[k], v) for k, v in learned.items() if not k.startswith("head."))
+    assert kept["head.weight"].shape[0] == 3
+    assert torch.equal(kept["head.weight"][:2], learned["head.weight"])  # known classes' rows
+    _train(widget, qtbot, steps=5, seconds=20)
+    assert ctl.config.n_classes == 3 and "trained" in widget.status.text()
+
+
+def test_erasing_every_stroke_during_training_keeps_the_model(widget, qtbot):
+    layer, ctl = _blobs(widget), widget.ctl
+    assert widget.train(seconds=60)
+    qtbot.waitUntil(lambda: ctl.trainer is not None and ctl.trainer.step >= 5, timeout=20000)
+    layer.data = np.zeros_like(layer.data)
+    qtbot.waitUntil(lambda: ctl.state == "idle", timeout=10000)
+    assert ctl.model is not None  # the steps trained before are not lost
+    assert "stopped: no labelled pixel" in widget.status.text()

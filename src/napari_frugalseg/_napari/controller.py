@@ -210,6 +210,11 @@ class Controller:
                 continue
             if self.trainer is not None and name in self._train_names:
                 data = self.trainer.data
+                if len(self.classes) != self.trainer.config.n_classes:
+                    self.say("the class table changed during training: new strokes wait for the "
+                             "next Train (the model keeps what it learned, with outputs for the "
+                             "new classes)")
+                    continue
                 try:
                     coded, _ = imperfect.coded_labels(
                         self.viewer, layer, len(self.classes), data.partial_sets, grow=False
@@ -264,7 +269,8 @@ class Controller:
         tc = TrainConfig(max_seconds=seconds, device=self.settings.device, val_every=10,
                          robust_q=self.settings.robust_q, scale_jitter=self.settings.scale_jitter)
         models = list(self.models)
-        if models and self.history:  # trained here before (not just started from another model)
+        same_head = self.config is not None and self.config.n_classes == config.n_classes
+        if models and self.history and same_head:  # trained here before, on these classes
             tc = tc.continued()
         check_ensemble_fits(config, self.settings.ensemble, tc.batch_for(config.ndim), resolve_device(tc.device))
         self.update_view()
@@ -278,14 +284,19 @@ class Controller:
             trainer.preview_fn = lambda predictor: self._preview(trainer, predictor)
             trainer.preview_every = self.settings.refresh_seconds
             self.trainer = trainer
+            ended_by = ""
             try:
                 for progress in trainer.run(max_seconds=seconds):
                     yield progress
                     if self._stop.is_set():
                         trainer.request_stop()
+            except FrugalsegError as exc:  # e.g. every stroke erased during the run
+                if trainer.step == 0:
+                    raise
+                ended_by = f"; stopped: {exc}"  # the steps trained so far are kept
             finally:
                 trainer.release()
-            return trainer
+            return trainer, ended_by
 
         self.device = str(resolve_device(tc.device))
         return job
@@ -315,14 +326,15 @@ class Controller:
         if p.preview is not None:
             overlays.show_preview(self, p.preview)
 
-    def _training_done(self, trainer: EnsembleTrainer | None) -> None:
-        if trainer is None or trainer.step == 0:
+    def _training_done(self, result: tuple[EnsembleTrainer, str] | None) -> None:
+        if result is None or result[0].step == 0:
             return
+        trainer, ended_by = result
         self.models, self.config = trainer.models, trainer.config
         self.history += trainer.history
         self.val_score = score = trainer.val_score
         best = f", held-out Dice {score:.3f}" if score is not None else ""
-        self.say(f"trained {trainer.step} steps on {trainer.device}{trainer.kept_note}{best}")
+        self.say(f"trained {trainer.step} steps on {trainer.device}{trainer.kept_note}{best}{ended_by}")
         self.model_changed.emit()
         persistence.autosave_model(self)
 

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..core.bundle import Bundle
 from ..core.config import ModelConfig, new_model_config
 from ..core.errors import FrugalsegError
+from ..core.transfer import transfer
 from . import imperfect
 from . import layers as L
 
@@ -44,18 +46,23 @@ def gather(ctl: Controller, sets: list[list[int]]):
 
 
 def model_config(ctl: Controller, images: list[np.ndarray]) -> ModelConfig:
-    """The configuration to train: the current model's when it still fits (classes renamed),
-    else a new one (and the current model is dropped)."""
+    """The configuration to train: the current model's when it still fits (classes renamed);
+    with classes added or removed, the current model with a new output head (``transfer``:
+    what it learned is kept); else a new one (and the current model is dropped)."""
     names = tuple(c.name for c in ctl.classes)
     ndim = ctl.settings.ndim
     if ndim == 3 and any(im.ndim != 4 for im in images):
         raise FrugalsegError("a 3D model needs a 3D stack; choose a 2D model for 2D images")
     channels = images[0].shape[0]
     old = ctl.config
-    if old and (old.n_classes, old.in_channels, old.ndim) == (len(names), channels, ndim):
-        return old.replace(classes=names)  # renamed classes, same network
-    if old is not None:
-        ctl.say("classes, channels or dimensionality changed: training a new model")
+    if old and ctl.models and (old.in_channels, old.ndim) == (channels, ndim):
+        if old.n_classes == len(names):
+            return old.replace(classes=names)  # renamed classes, same network
+        ctl.models, config = transfer(Bundle(ctl.models, old), names, channels, ndim, "the current model")
+        ctl.say(f"{len(names)} classes now: the model keeps what it learned, with a new output layer")
+        return config
+    if old and ctl.models:
+        ctl.say("channels or dimensionality changed: training a new model")
     ctl.models = []
     depth = min(im.shape[1] for im in images) if ndim == 3 else None
     return new_model_config(names, channels, ndim, depth, ctl.settings.patch_size)
