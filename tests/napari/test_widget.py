@@ -424,3 +424,31 @@ def test_erasing_every_stroke_during_training_keeps_the_model(widget, qtbot):
     qtbot.waitUntil(lambda: ctl.state == "idle", timeout=10000)
     assert ctl.model is not None  # the steps trained before are not lost
     assert "stopped: no labelled pixel" in widget.status.text()
+
+
+def test_closing_the_panel_stops_training_and_reopening_finds_the_model(make_napari_viewer, qtbot):
+    """napari's close button takes the panel out (and the widget may be deleted): training
+    stops with its model kept, nothing trains unseen after a stroke, layer events reach no
+    deleted widget, and the panel opened again shows the same model and classes."""
+    from napari_frugalseg._napari.widgets.main import FrugalsegWidget
+
+    viewer = make_napari_viewer()
+    widget = FrugalsegWidget(viewer)
+    dock = viewer.window.add_dock_widget(widget)
+    layer, ctl = _blobs(widget), widget.ctl
+    assert widget.train(seconds=60)
+    qtbot.waitUntil(lambda: ctl.trainer is not None and ctl.trainer.step >= 3, timeout=20000)
+    viewer.window.remove_dock_widget(dock)  # what the panel's close button does
+    widget.deleteLater()
+    qtbot.waitUntil(lambda: ctl.state == "idle", timeout=5000)
+    assert ctl.model is not None
+    layer.data[5:8, 5:40] = 1  # a stroke with the panel closed: saved, not trained on
+    layer.events.data()
+    viewer.add_image(np.zeros((8, 8), np.float32), name="later")  # reaches no deleted widget
+    qtbot.wait(600)  # past the stroke's debounce
+    assert ctl.state == "idle"
+    again = FrugalsegWidget(viewer)
+    viewer.window.add_dock_widget(again)
+    assert again.ctl is ctl and again.ctl.model is not None
+    assert [c.name for c in again.classes.classes()] == [c.name for c in ctl.classes]
+    again.ctl.stop()

@@ -73,6 +73,7 @@ class Controller:
         self.show_uncertainty = False
         self.session_dir: Path | None = None
         self.trainer: EnsembleTrainer | None = None
+        self.attached = True  # a panel shows this controller (False while it is closed)
         self._train_names: list[str] = []
         self._worker = None
         self._switch_interval = sys.getswitchinterval()
@@ -227,7 +228,7 @@ class Controller:
             if self.settings.autosave:
                 persistence.autosave(self, image)
         idle_with_model = self.state == TrainState.IDLE and self.model is not None
-        if names and idle_with_model and self.settings.auto_continue:
+        if names and idle_with_model and self.settings.auto_continue and self.attached:
             self.train(self.settings.continue_seconds, quiet=True)
 
     def _await_pickup(self, trainer: EnsembleTrainer) -> None:
@@ -320,6 +321,12 @@ class Controller:
             self._set_state(TrainState.STOPPING)
         elif self.state == TrainState.PREDICTING and self._worker is not None:
             self._worker.quit()
+
+    def detach(self) -> None:
+        """The panel closed: stop the work (training keeps its model) and start none unseen;
+        strokes are still autosaved. The next panel of this viewer attaches again."""
+        self.attached = False
+        self.stop()
 
     def _on_progress(self, p: TrainProgress) -> None:
         self.progress.emit(p)

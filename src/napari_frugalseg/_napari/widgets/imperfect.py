@@ -48,7 +48,7 @@ class ImperfectLabelsBox(QGroupBox):
         self.robust.toggled.connect(
             lambda on: self.ctl.change_settings(robust_q=ROBUST_Q if on else 0.0))
         self.merge_button.clicked.connect(lambda: self.merge())
-        self.ctl.classes_changed.connect(self.refresh)
+        widget._link(self.ctl.classes_changed, self.refresh)
 
     def _scribbles(self) -> Labels | None:
         image = self.widget.current_image()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 from napari.layers import Image, Labels, Shapes
-from qtpy.QtCore import QSettings
+from qtpy.QtCore import QEvent, QSettings
 from qtpy.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
     QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
@@ -26,12 +27,19 @@ from .loss_plot import LossPlot
 
 NEW = "<new scribble layer>"
 
+# one controller per viewer: the model, classes and session stay with the viewer when the
+# panel is closed, and a panel opened again shows them
+_controllers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
 
 class FrugalsegWidget(QWidget):
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
-        self.ctl = Controller(napari_viewer)
+        self.ctl = _controllers.get(napari_viewer) or Controller(napari_viewer)
+        _controllers[napari_viewer] = self.ctl
+        self.ctl.attached = True
+        self._links: list[tuple[object, object]] = []  # (signal, slot) to undo on close
         self.prefs = QSettings("napari-frugalseg", "napari-frugalseg")
         self._budget = 0.0
         layout = QVBoxLayout(self)
@@ -44,7 +52,7 @@ class FrugalsegWidget(QWidget):
         self._connect()
         self._show_settings()
         self._refresh_layers()
-        self._state(TrainState.IDLE.value)
+        self._state(self.ctl.state.value)
 
     # -- building --------------------------------------------------------------------------
     def _data_box(self) -> QGroupBox:
@@ -120,18 +128,23 @@ class FrugalsegWidget(QWidget):
         form.addRow(row(self.save_session_button, self.open_session_button))
         return box
 
+    def _link(self, signal, slot) -> None:
+        """Connect a viewer's or the controller's signal (they outlive this panel)."""
+        signal.connect(slot)
+        self._links.append((signal, slot))
+
     def _connect(self) -> None:
         ctl, viewer = self.ctl, self.viewer
-        viewer.layers.events.inserted.connect(self._refresh_layers)
-        viewer.layers.events.removed.connect(self._refresh_layers)
-        viewer.dims.events.current_step.connect(ctl.update_view)
-        viewer.scene.camera.events.center.connect(ctl.update_view)
-        viewer.scene.camera.events.zoom.connect(ctl.update_view)
+        for signal in (viewer.layers.events.inserted, viewer.layers.events.removed):
+            self._link(signal, self._refresh_layers)
+        for signal in (viewer.dims.events.current_step, viewer.scene.camera.events.center,
+                       viewer.scene.camera.events.zoom):
+            self._link(signal, ctl.update_view)
         self.image_combo.activated.connect(lambda _: self.pick_image())
         self.scribble_combo.activated.connect(lambda _: self.pick_image())
         self.classes.changed.connect(ctl.set_classes)
-        ctl.classes_changed.connect(self._classes_changed)
-        ctl.image_renamed.connect(self._image_renamed)
+        self._link(ctl.classes_changed, self._classes_changed)
+        self._link(ctl.image_renamed, self._image_renamed)
         self.ndim_combo.currentIndexChanged.connect(
             lambda i: ctl.change_settings(ndim=i + 2))
         self.auto_continue.toggled.connect(
@@ -150,12 +163,30 @@ class FrugalsegWidget(QWidget):
         self.load_model_button.clicked.connect(lambda: self.load_model())
         self.save_session_button.clicked.connect(lambda: self.save_session())
         self.open_session_button.clicked.connect(lambda: self.open_session())
-        ctl.state_changed.connect(self._state)
-        ctl.progress.connect(self._progress)
-        ctl.predict_progress.connect(self._predict_progress)
-        ctl.message.connect(lambda text: self.status.setText(text))
-        ctl.model_changed.connect(self._show_settings)
+        self._link(ctl.state_changed, self._state)
+        self._link(ctl.progress, self._progress)
+        self._link(ctl.predict_progress, self._predict_progress)
+        self._link(ctl.message, self._show_message)
+        self._link(ctl.model_changed, self._show_settings)
         self._classes_changed()
+
+    def event(self, event) -> bool:
+        # napari's close button takes the panel out of its dock (parent None) and deletes the
+        # dock; closing the window closes the panel
+        docked_out = event.type() == QEvent.Type.ParentChange and self.parent() is None
+        if (docked_out or event.type() == QEvent.Type.Close) and self._links:
+            self._detach()
+        return super().event(event)
+
+    def _show_message(self, text: str) -> None:
+        self.status.setText(text)
+
+    def _detach(self) -> None:
+        """Stop the work and let go of the viewer's and controller's signals."""
+        for signal, slot in self._links:
+            signal.disconnect(slot)
+        self._links.clear()
+        self.ctl.detach()
 
     def _show_settings(self) -> None:
         """Show the training choices that a model or session sets (each control, set to what
