@@ -389,7 +389,7 @@ def test_adding_a_class_keeps_the_model_and_its_training(widget, qtbot, paint):
     """A class added to the table while training runs: the run goes on (its model cannot take
     the new class's strokes), and the next Train keeps what the model learned, with a new
     output layer, instead of starting from scratch."""
-    from napari_frugalseg._napari import training_inputs
+    from napari_frugalseg._napari import layers, training_inputs
     from napari_frugalseg._napari.state import ClassSpec
 
     layer, ctl = _blobs(widget), widget.ctl
@@ -406,7 +406,7 @@ def test_adding_a_class_keeps_the_model_and_its_training(widget, qtbot, paint):
     assert ctl.model is not None and ctl.config.n_classes == 2
     learned = {k: v.clone() for k, v in ctl.model.state_dict().items()}
 
-    config = training_inputs.model_config(ctl, [persistence.L.image_array(widget.current_image())])
+    config = training_inputs.model_config(ctl, [layers.image_array(widget.current_image())])
     assert config.n_classes == 3
     kept = ctl.model.state_dict()
     assert all(torch.equal(kept[k], v) for k, v in learned.items() if not k.startswith("head."))

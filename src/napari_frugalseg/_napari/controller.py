@@ -85,7 +85,7 @@ class Controller:
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(300)
         self._debounce.timeout.connect(self._labels_settled)
-        self._followed: set[int] = set()  # ids of image layers whose renames we follow
+        self._names: dict[int, str] = {}  # image layers whose renames we follow: id -> name
         viewer.layers.events.inserted.connect(self._follow_renames)
         self._follow_renames()
         warm_up_torch()
@@ -130,20 +130,16 @@ class Controller:
         return layer
 
     def _follow_renames(self, event=None) -> None:
-        for layer in self.viewer.layers:
-            if isinstance(layer, Image) and id(layer) not in self._followed:
-                self._followed.add(id(layer))
-                last = [layer.name]
+        for layer in self.image_layers():
+            if id(layer) not in self._names:
+                self._names[id(layer)] = layer.name
+                layer.events.name.connect(lambda e, lay=layer: self._image_renamed(lay))
 
-                def renamed(event, layer=layer, last=last) -> None:
-                    old, last[0] = last[0], layer.name
-                    self._image_renamed(old, layer.name)
-
-                layer.events.name.connect(renamed)
-
-    def _image_renamed(self, old: str, new: str) -> None:
+    def _image_renamed(self, image: Image) -> None:
         """Our layers are linked to their image by its name: relink them (and rename those
         that carry the image's name), so scribbles, overlays and a running training follow."""
+        old, new = self._names[id(image)], image.name
+        self._names[id(image)] = new
         for layer in list(self.viewer.layers):
             if layer.metadata.get(L.META) != old:
                 continue

@@ -54,14 +54,14 @@ def model_config(ctl: Controller, images: list[np.ndarray]) -> ModelConfig:
     if ndim == 3 and any(im.ndim != 4 for im in images):
         raise FrugalsegError("a 3D model needs a 3D stack; choose a 2D model for 2D images")
     channels = images[0].shape[0]
-    old = ctl.config
-    if old and ctl.models and (old.in_channels, old.ndim) == (channels, ndim):
+    old = ctl.config if ctl.models else None
+    if old and (old.in_channels, old.ndim) == (channels, ndim):
         if old.n_classes == len(names):
             return old.replace(classes=names)  # renamed classes, same network
         ctl.models, config = transfer(Bundle(ctl.models, old), names, channels, ndim, "the current model")
         ctl.say(f"{len(names)} classes now: the model keeps what it learned, with a new output layer")
         return config
-    if old and ctl.models:
+    if old:
         ctl.say("channels or dimensionality changed: training a new model")
     ctl.models = []
     depth = min(im.shape[1] for im in images) if ndim == 3 else None
