@@ -452,3 +452,15 @@ def test_closing_the_panel_stops_training_and_reopening_finds_the_model(make_nap
     assert again.ctl is ctl and again.ctl.model is not None
     assert [c.name for c in again.classes.classes()] == [c.name for c in ctl.classes]
     again.ctl.stop()
+
+
+def test_strokes_on_images_of_different_channels_say_which_to_erase(widget):
+    viewer, rng = widget.viewer, np.random.default_rng(0)
+    for name, data, rgb in (("colour", rng.random((32, 32, 3)), True), ("grey", rng.random((32, 32)), False)):
+        viewer.add_image(data.astype(np.float32), name=name, rgb=rgb)
+        widget.image_combo.setCurrentText(name)
+        layer = widget.pick_image()
+        layer.data[2:5, 2:20], layer.data[20:25, 2:20] = 1, 2
+    assert not widget.train(seconds=5)
+    assert ("image 'grey' has 1 channel(s) but 'colour' has 3" in widget.status.text()
+            and "erase the strokes of 'grey scribbles'" in widget.status.text())

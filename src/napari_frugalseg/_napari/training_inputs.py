@@ -40,7 +40,8 @@ def gather(ctl: Controller, sets: list[list[int]]):
         if image.shape[0] != images[0].shape[0]:
             raise FrugalsegError(
                 f"image '{name}' has {image.shape[0]} channel(s) but '{names[0]}' has "
-                f"{images[0].shape[0]}; train one model per kind of image"
+                f"{images[0].shape[0]}; a model trains on one kind of image: erase the "
+                f"strokes of '{name}{L.SUFFIX['scribbles']}' (or of the other) first"
             )
     return names, images, labels, weights
 
