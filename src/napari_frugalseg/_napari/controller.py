@@ -1,18 +1,14 @@
 """Per-viewer state and the interactive loop: scribbles in, training in a worker, overlays out.
 
 The controller is the only place where layers meet the core. Layers are read and written on
-the GUI thread only; training and prediction run in superqt thread workers whose results come
-back through Qt signals. (Not napari's ``create_worker``: it also lists each worker in the
-window's task statuses, which are never removed, so every finished run would keep its worker,
-generator and trainer alive, a few MiB per Train / Stop.) State is explicit (``TrainState``) and
-lives on the controller, one per viewer.
+the GUI thread only; training and prediction run in thread workers (``workers.py``) whose
+results come back through Qt signals. State is explicit (``TrainState``) and lives on the
+controller, one per viewer.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gc
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +19,6 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
 from qtpy.QtCore import QTimer
-from superqt.utils import create_worker
 
 from ..core.config import ModelConfig, TrainConfig
 from ..core.device import resolve_device
@@ -40,10 +35,7 @@ from .settings import Settings, load_settings
 from .state import (
     ClassSpec, Preview, TrainState, View, background_priority, default_classes, warm_up_torch,
 )
-
-
-class WorkFailed(Exception):
-    """An unexpected error in a worker, carried to the GUI thread."""
+from .workers import WorkFailed, start_worker
 
 
 class Controller:
@@ -76,7 +68,6 @@ class Controller:
         self.attached = True  # a panel shows this controller (False while it is closed)
         self._train_names: list[str] = []
         self._worker = None
-        self._switch_interval = sys.getswitchinterval()
         self._stop = threading.Event()
         self._view: View | None = None
         self._histories: dict[int, tuple[int, int] | None] = {}  # watched layers' edit_history
@@ -140,13 +131,7 @@ class Controller:
         that carry the image's name), so scribbles, overlays and a running training follow."""
         old, new = self._names[id(image)], image.name
         self._names[id(image)] = new
-        for layer in list(self.viewer.layers):
-            if layer.metadata.get(L.META) != old:
-                continue
-            layer.metadata[L.META] = new
-            role = layer.metadata.get("role")
-            if role in L.SUFFIX and layer.name == old + L.SUFFIX[role]:
-                layer.name = new + L.SUFFIX[role]
+        L.relink(self.viewer, old, new)
         self._train_names = [new if n == old else n for n in self._train_names]
         if self._view is not None and self._view.image == old:
             self._view = dataclasses.replace(self._view, image=new)
@@ -366,44 +351,18 @@ class Controller:
 
     # -- workers and state -----------------------------------------------------------------
     def _start(self, job, state: TrainState, done, on_yield=None) -> None:
-        def guarded():
-            # the thread pool swallows a RuntimeError (as "worker deleted"), which would hide
-            # e.g. CUDA out-of-memory: report every failure as WorkFailed instead
-            try:
-                return (yield from job())
-            except FrugalsegError:
-                raise
-            except Exception as exc:
-                raise WorkFailed(f"{type(exc).__name__}: {exc}") from exc
-
-        worker = create_worker(guarded, _ignore_errors=True)
-        returned: list = []  # shown when the work has ended, so that a result on screen means idle
-        worker.yielded.connect(on_yield or self._on_progress)
-        worker.returned.connect(returned.append)
-        worker.errored.connect(self.fail)
-        worker.finished.connect(lambda: self._finished(worker, done, returned))
-        self._worker = worker
+        self._worker = start_worker(job, on_yield or self._on_progress, self.fail,
+                                    lambda worker, result: self._finished(worker, done, result))
         self._set_state(state)
-        # napari's heap is large: a full garbage collection triggered by our allocations
-        # would block every thread for ~0.3 s. Objects that exist now are not scanned
-        # until the work ends (then they are handed back to the collector).
-        gc.freeze()
-        # the GIL changes hands every 5 ms by default: each time napari's drawing lets it go,
-        # the worker may keep it that long; 1 ms keeps redraws short while we work
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(0.001)
-        worker.start()
 
-    def _finished(self, worker, done, returned: list) -> None:
+    def _finished(self, worker, done, result) -> None:
         if worker is not self._worker:
             return
-        gc.unfreeze()
-        sys.setswitchinterval(self._switch_interval)
         self._worker = None
         self.trainer = None
         try:
-            if returned:
-                done(returned.pop())  # the worker, still in the thread pool, keeps no result
+            if result is not None:
+                done(result)
         finally:
             self._set_state(TrainState.IDLE)
 

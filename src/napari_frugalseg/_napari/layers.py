@@ -65,6 +65,18 @@ def find(viewer, image: Image, role: str):
     return None
 
 
+def relink(viewer, old: str, new: str) -> None:
+    """Our layers of an image renamed from ``old`` to ``new``: linked to ``new``, and those
+    carrying the old name under its convention renamed."""
+    for layer in list(viewer.layers):
+        if layer.metadata.get(META) != old:
+            continue
+        layer.metadata[META] = new
+        role = layer.metadata.get("role")
+        if role in SUFFIX and layer.name == old + SUFFIX[role]:
+            layer.name = new + SUFFIX[role]
+
+
 def ensure_labels(viewer, image: Image, role: str, colors: Sequence[str]) -> Labels:
     """Our Labels layer of ``role`` for ``image``, created empty with the image's shape."""
     layer = find(viewer, image, role)
