@@ -11,7 +11,7 @@ from napari_frugalseg.core.session import Session, SessionImage, load_session, s
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("shape", [(40, 50), (3, 40, 50)])
+@pytest.mark.parametrize("shape", [(40, 50), (3, 40, 50), (2, 3, 40, 50)])
 def test_masks_round_trip_in_every_format(tmp_path, fmt, shape):
     mask = np.random.default_rng(0).integers(0, 4, shape).astype(np.uint8)
     path = write_mask(mask_path(tmp_path, "cells", fmt), mask, fmt)

@@ -29,6 +29,15 @@ def _train(widget, qtbot, steps=30, seconds=30):
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=5000)
 
 
+def _train_and_preview(widget, qtbot, steps):
+    """Train with the whole plane on screen until a preview of it has been drawn."""
+    widget.viewer.reset_view()
+    shown = []
+    widget.ctl.preview_shown.connect(shown.append)
+    _train(widget, qtbot, steps=steps)
+    qtbot.waitUntil(lambda: bool(shown), timeout=5000)
+
+
 def test_sample_opens_with_its_scribbles_in_use(widget):
     layer = _blobs(widget)
     assert layer.name == "blobs scribbles"  # the sample's own layer, not a new one
@@ -47,13 +56,13 @@ def test_sample_opens_with_its_scribbles_in_use(widget):
         ("3d model on 2d", "3D model needs a 3D stack"),
         ("wrong shape", "has shape (10, 10)"),
         ("class not in table", "class table has 2 classes"),
-        ("stacks over time", "layer 'img' has 4 axes (2, 3, 64, 64)"),
+        ("3d model on stacks over time", "layer 'img' has 4 axes (2, 3, 64, 64): a 3D model takes one stack"),
     ],
 )
 def test_bad_choices_give_a_clear_message(widget, setup, expected):
     viewer = widget.viewer
     if setup != "no image":
-        shape = (2, 3, 64, 64) if setup == "stacks over time" else (64, 64)
+        shape = (2, 3, 64, 64) if setup == "3d model on stacks over time" else (64, 64)
         viewer.add_image(np.random.default_rng(0).random(shape, np.float32), name="img")
         widget.image_combo.setCurrentText("img")
     if setup == "wrong shape":
@@ -63,15 +72,13 @@ def test_bad_choices_give_a_clear_message(widget, setup, expected):
     else:
         layer = widget.pick_image()
         if layer is not None and setup != "no scribbles":
-            layer.data[5:10, 5:10] = 1
-            layer.data[30:35, 30:35] = {"one class": 1, "class not in table": 3}.get(setup, 2)
-        if setup == "3d model on 2d":
+            layer.data[..., 5:10, 5:10] = 1
+            layer.data[..., 30:35, 30:35] = {"one class": 1, "class not in table": 3}.get(setup, 2)
+        if setup.startswith("3d model"):
             widget.ndim_combo.setCurrentIndex(1)
         assert not widget.train(seconds=5)
     assert expected in widget.status.text()
     assert widget.ctl.state == "idle"
-    if setup == "stacks over time":  # refused before the user paints on it
-        assert "img scribbles" not in viewer.layers
 
 
 def test_error_during_training_is_reported_and_napari_stays_usable(widget, qtbot, monkeypatch):
@@ -376,11 +383,7 @@ def test_a_multiscale_image_trains_and_previews_at_full_resolution(widget, qtbot
     assert layer.data.shape == image.shape
     paint(layer, scribbles)
     ctl.forget_edits()
-    viewer.reset_view()
-    shown = []
-    ctl.preview_shown.connect(shown.append)
-    _train(widget, qtbot, steps=15)
-    qtbot.waitUntil(lambda: bool(shown), timeout=5000)
+    _train_and_preview(widget, qtbot, steps=15)
     preview = viewer.layers["pyramid prediction"].data
     assert np.count_nonzero(preview) > 0.9 * preview.size  # the whole image is on screen
 
@@ -464,3 +467,61 @@ def test_strokes_on_images_of_different_channels_say_which_to_erase(widget):
     assert not widget.train(seconds=5)
     assert ("image 'grey' has 1 channel(s) but 'colour' has 3" in widget.status.text()
             and "erase the strokes of 'grey scribbles'" in widget.status.text())
+
+
+def test_a_time_series_of_stacks_trains_slice_by_slice(widget, qtbot, paint, isbi, tmp_path):
+    """A (T, Z, Y, X) layer: strokes on one plane train a 2D model; the preview lands on the
+    plane on screen, Predict all fills every plane, and accepting, instances, suggestions and
+    export each work on the time point and slice they are asked for."""
+    from napari_frugalseg.core.export import read_mask
+
+    image, truth, scribbles = isbi
+    quarters = [(slice(a, a + 256), slice(b, b + 256)) for a in (0, 256) for b in (0, 256)]
+    series = np.stack([image[q] for q in quarters]).reshape(2, 2, 256, 256)
+    truths = np.stack([truth[q] for q in quarters]).reshape(2, 2, 256, 256)
+    viewer, ctl = widget.viewer, widget.ctl
+    viewer.add_image(series, name="series")
+    widget.image_combo.setCurrentText("series")
+    layer = widget.pick_image()
+    strokes = np.zeros(series.shape, np.uint8)
+    strokes[1, 0] = scribbles[quarters[2]]  # time point 1, slice 0 only
+    paint(layer, strokes)
+    ctl.forget_edits()
+    viewer.dims.set_current_step(0, 1)
+    viewer.dims.set_current_step(1, 0)
+    _train_and_preview(widget, qtbot, steps=100)
+    prediction = viewer.layers["series prediction"].data
+    painted = [(t, z) for t in range(2) for z in range(2) if prediction[t, z].any()]
+    assert painted == [(1, 0)]  # the preview is of the plane on screen only
+
+    assert widget.predict_all()
+    qtbot.waitUntil(lambda: ctl.state == "idle", timeout=30000)
+    membrane = prediction == 1
+    for t, z in np.ndindex(2, 2):  # every plane segmented, unpainted ones too
+        true = truths[t, z] == 1
+        dice = 2 * (membrane[t, z] & true).sum() / (membrane[t, z].sum() + true.sum())
+        assert dice > 0.45, (t, z, dice)  # all membrane would score 0.36
+
+    viewer.dims.set_current_step(0, 0)
+    viewer.dims.set_current_step(1, 1)
+    before = np.asarray(layer.data).copy()
+    assert widget.accept() > 0
+    changed = np.argwhere(np.asarray(layer.data) != before)
+    assert {tuple(p[:2]) for p in changed} == {(0, 1)}  # into the plane on screen
+
+    widget.object_class.setCurrentIndex(1)  # cell interiors
+    objects = widget.make_instances()
+    assert objects.data.shape == series.shape and objects.data[0, 1].max() > 5
+
+    widget.guidance.count.setValue(3)
+    assert widget.guidance.suggest()
+    qtbot.waitUntil(lambda: "series label here next" in viewer.layers, timeout=30000)
+    squares = viewer.layers["series label here next"]
+    first = np.asarray(squares.data[0])
+    assert first.shape == (4, 4) and len(np.unique(first[:, :2], axis=0)) == 1
+    assert tuple(viewer.dims.current_step[:2]) == tuple(first[0, :2].astype(int))  # went there
+
+    widget.format_combo.setCurrentText("png")
+    out = widget.export_masks(tmp_path)
+    assert sorted(p.name for p in out.iterdir())[:2] == ["slice_0000_0000.png", "slice_0000_0001.png"]
+    assert np.array_equal(read_mask(out), prediction)

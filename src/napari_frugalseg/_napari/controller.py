@@ -100,8 +100,6 @@ class Controller:
 
     def select_image(self, image: Image | None, scribbles: Labels | None = None) -> Labels | None:
         """Make ``image`` current; use ``scribbles`` or its own scribble layer (created)."""
-        if image is not None:
-            L.check_axes(image)
         self.image = image
         if image is None:
             return None

@@ -27,7 +27,7 @@ def accept_prediction(
     if not isinstance(pred, Labels) or scrib is None:
         raise FrugalsegError(f"image '{image.name}' has no prediction to accept yet")
     z, box = L.visible_box(image, ctl.viewer)
-    plane = (z,) if z is not None else ()
+    plane = L.plane_index(pred.data.shape, z)
     if region is not None:
         area = L.shapes_mask(region, L.spatial_shape(image)[-2:])
     else:
@@ -52,8 +52,9 @@ def make_instances(ctl: Controller, image: Image, object_values: list[int]) -> L
         raise FrugalsegError(f"image '{image.name}' has no prediction yet: predict first")
     if not object_values:
         raise FrugalsegError("choose the object class(es) to split into instances")
-    slicewise = pred.data.ndim == 3 and (ctl.config is None or ctl.config.ndim == 2)
-    objects = instances(np.asarray(pred.data), object_values, slicewise=slicewise)
+    slicewise = pred.data.ndim >= 3 and (ctl.config is None or ctl.config.ndim == 2)
+    classes = np.asarray(pred.data)
+    objects = instances(L.planes(classes), object_values, slicewise=slicewise).reshape(classes.shape)
     layer = L.find(ctl.viewer, image, "instances")
     if layer is None:
         return ctl.viewer.add_labels(

@@ -23,12 +23,14 @@ if TYPE_CHECKING:
     from .controller import Controller
 
 PROPOSALS = "frugalseg_proposals"
+STACK = "frugalseg_stack_shape"  # the axes before the plane, to find a proposal's plane
 
 
-def _rectangle(p: Proposal) -> np.ndarray:
+def _rectangle(p: Proposal, shape: tuple[int, ...]) -> np.ndarray:
+    """The square in the layer's coordinates (its plane's index first, for a stack)."""
     ys, xs = p.box
     corners = [(ys.start, xs.start), (ys.start, xs.stop), (ys.stop, xs.stop), (ys.stop, xs.start)]
-    return np.array([(p.z, y, x) if p.z is not None else (y, x) for y, x in corners], float)
+    return np.array([L.plane_index(shape, p.z) + (y, x) for y, x in corners], float)
 
 
 def proposer(ctl: Controller, image: Image, n: int = 5,
@@ -36,7 +38,7 @@ def proposer(ctl: Controller, image: Image, n: int = 5,
     """For the worker: the ``n`` most uncertain squares of a prediction of ``image`` that are
     not scribbled yet (the scribbles as they are now, copied here on the GUI thread)."""
     scribbles = L.find(ctl.viewer, image, "scribbles")
-    labelled = None if scribbles is None else np.asarray(scribbles.data) > 0
+    labelled = None if scribbles is None else L.planes(np.asarray(scribbles.data) > 0)
     return lambda pred: propose(pred.uncertainty, n, size, labelled=labelled)
 
 
@@ -44,16 +46,18 @@ def show_proposals(ctl: Controller, image: Image, found: list[Proposal]) -> str:
     """Put the squares into the image's 'label here next' layer (replacing earlier ones) and
     go to the first; returns its description."""
     layer = L.find(ctl.viewer, image, "proposals")
+    shape = L.spatial_shape(image)
     if layer is None:
-        ndim = len(L.spatial_shape(image))
+        ndim = len(shape)
         layer = ctl.viewer.add_shapes(
             name=image.name + L.SUFFIX["proposals"], ndim=ndim, edge_color="yellow",
             face_color="transparent", edge_width=3, scale=image.scale[:ndim],
             translate=image.translate[:ndim], metadata={L.META: image.name, "role": "proposals"},
         )
-    layer.data = [_rectangle(p) for p in found]
-    layer.shape_type = "rectangle"
+    layer.data = []  # (setting data and then shape_type fails in napari for more than 3 axes)
+    layer.add_rectangles([_rectangle(p, shape) for p in found])
     layer.metadata[PROPOSALS] = [asdict(p) for p in found]
+    layer.metadata[STACK] = list(shape[:-2])
     return go_to(ctl, layer, 0)
 
 
@@ -65,12 +69,13 @@ def go_to(ctl: Controller, layer: Shapes, index: int) -> str:
     index %= len(proposals)
     p = Proposal(**proposals[index])
     layer.metadata["current"] = index
-    world = layer.data_to_world([c for c in (p.z, p.y, p.x) if c is not None])
-    if p.z is not None:
-        ctl.viewer.dims.set_point(ctl.viewer.dims.ndim - 3, world[-3])
+    plane = L.plane_index([*layer.metadata.get(STACK, ()), 0, 0], p.z)
+    world = layer.data_to_world([*plane, p.y, p.x])
+    for axis in range(-len(world), -2):
+        ctl.viewer.dims.set_point(ctl.viewer.dims.ndim + axis, world[axis])
     ctl.viewer.scene.camera.center = tuple(world[-2:])
     layer.selected_data = {index}
-    where = f"slice {p.z}, " if p.z is not None else ""
+    where = {0: "", 1: f"slice {p.z}, "}.get(len(plane), f"slice {plane}, ")
     text = (f"label here next {index + 1} of {len(proposals)}: {where}y {p.y}, x {p.x} "
             f"(uncertainty {p.score:.2f})")
     ctl.say(text)

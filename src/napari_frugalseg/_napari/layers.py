@@ -27,24 +27,35 @@ def spatial_shape(image: Image) -> tuple[int, ...]:
     return tuple(shape[:-1] if image.rgb else shape)
 
 
-def check_axes(image: Image) -> None:
-    """Raise for layers of more than three spatial axes (a time series of stacks): no model
-    takes them."""
+def planes(array: np.ndarray) -> np.ndarray:
+    """(..., Y, X) with several axes before the plane (a time series of stacks) as one stack
+    (N, Y, X), those axes flattened in C order: how a 2D model sees it. Others as they are."""
+    return array.reshape(-1, *array.shape[-2:]) if array.ndim > 3 else array
+
+
+def plane_index(shape: Sequence[int], z: int | None) -> tuple[int, ...]:
+    """The index, in an array of ``shape``, of the plane a flat slice number ``z`` of
+    ``planes`` names: () for a 2D array, (z,) for a stack, (t, z) for a time series."""
+    return () if z is None else tuple(int(i) for i in np.unravel_index(z, tuple(shape[:-2])))
+
+
+def check_model_axes(image: Image, ndim: int) -> None:
+    """Raise when a 3D model meets a layer of more than three spatial axes."""
     shape = spatial_shape(image)
-    if len(shape) > 3:
+    if ndim == 3 and len(shape) > 3:
         raise FrugalsegError(
-            f"layer '{image.name}' has {len(shape)} axes {shape}; frugalseg takes 2D images and "
-            "3D stacks (Z, Y, X): open each time point or position as a layer of its own"
+            f"layer '{image.name}' has {len(shape)} axes {shape}: a 3D model takes one stack "
+            "(Z, Y, X); choose the 2D model, which takes every slice of every stack"
         )
 
 
 def image_array(image: Image) -> np.ndarray:
-    """The image as (C, *spatial): RGB(A) -> 3 channels, otherwise one."""
-    check_axes(image)
+    """The image as (C, *spatial): RGB(A) -> 3 channels, otherwise one; a time series of
+    stacks as one stack of all its planes (``planes``)."""
     data = np.asarray(full_resolution(image))
     array = np.moveaxis(data[..., :3], -1, 0) if image.rgb else data[None]
     check_finite(array, f"layer '{image.name}'")
-    return array
+    return array.reshape(len(array), -1, *array.shape[-2:]) if array.ndim > 4 else array
 
 
 def colormap(colors: Sequence[str]) -> DirectLabelColormap:
@@ -135,12 +146,15 @@ def add_image_overlay(viewer, image: Image, role: str, data: np.ndarray, **kwarg
 
 
 def visible_box(image: Image, viewer) -> tuple[int | None, tuple[slice, slice]]:
-    """The current slice of a stack (or None) and the visible in-plane field, in data pixels."""
+    """The current slice (its number in ``planes``; None for a 2D image) and the visible
+    in-plane field, in data pixels."""
     shape = spatial_shape(image)
     z = None
-    if len(shape) == 3:
-        world = viewer.dims.point[-3]
-        z = int(np.clip(round((world - image.translate[-3]) / image.scale[-3]), 0, shape[0] - 1))
+    if len(shape) > 2:
+        axes = range(-len(shape), -2)
+        point = [(viewer.dims.point[a] - image.translate[a]) / image.scale[a] for a in axes]
+        index = np.clip(np.round(point).astype(int), 0, np.array(shape[:-2]) - 1)
+        z = int(np.ravel_multi_index(tuple(index), shape[:-2]))
     corners = np.asarray(image.corner_pixels)[:, -2:].astype(float)
     corners[1] += 1  # the last visible pixel's far edge
     if image.multiscale:  # corners are in pixels of the level on screen

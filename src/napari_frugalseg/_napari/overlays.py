@@ -41,10 +41,10 @@ def show_preview(ctl: Controller, preview: Preview) -> None:
     if view.image not in ctl.viewer.layers:
         return
     image = ctl.viewer.layers[view.image]
-    key = view.box if view.z is None else (view.z,) + view.box
     layer = L.find(ctl.viewer, image, "prediction")
     if not isinstance(layer, Labels):
         layer = L.ensure_labels(ctl.viewer, image, "prediction", ctl.colors)
+    key = L.plane_index(layer.data.shape, view.z) + view.box
     if layer.data[key].shape != preview.classes.shape:  # the layer changed since the view
         return
     layer.data[key] = preview.classes
@@ -63,6 +63,7 @@ def prediction_job(ctl: Controller, image: Image | None, work: Callable[[Predict
         raise FrugalsegError("pick an image layer first")
     if ctl.model is None:
         raise FrugalsegError("no model yet: train or load one first")
+    L.check_model_axes(image, ctl.config.ndim)
     array = L.image_array(image)
     models, config, name, s = list(ctl.models), ctl.config, image.name, ctl.settings
     check_image_fits(config, array, f"layer '{name}'")
@@ -93,7 +94,7 @@ def show_prediction(ctl: Controller, result: tuple[str, Prediction, Any] | None)
         outputs.append((uncertainty_layer(ctl, image, "disagreement"), pred.disagreement))
     # written in place: replacing .data resets the layer, which costs napari more time
     for layer, values in outputs:
-        layer.data[...] = values
+        layer.data[...] = values.reshape(layer.data.shape)  # a time series: from its planes
         layer.refresh()
     image.metadata["frugalseg_uncertainty_score"] = pred.score
     ctl.say(f"predicted '{name}' (uncertainty score {pred.score:.3f}: 0 sure, 1 undecided)")

@@ -50,14 +50,16 @@ class Preview:
 
 def warm_up_torch() -> None:
     """Import torch's optimizer machinery (over 2 s of imports on first use) in the
-    background when the plugin opens, so that pressing Train does not freeze napari."""
+    background when the plugin opens, so that pressing Train does not freeze napari. Not a
+    daemon: an interpreter that exits meanwhile waits for it (at most those seconds) rather
+    than tearing torch down in the middle of its imports, which printed a RuntimeError."""
 
     def load():
         import torch
 
         torch.optim.AdamW(torch.nn.Linear(1, 1).parameters())
 
-    threading.Thread(target=load, daemon=True, name="frugalseg-warm-up").start()
+    threading.Thread(target=load, daemon=False, name="frugalseg-warm-up").start()
 
 
 def background_priority() -> None:

@@ -28,6 +28,7 @@ def gather(ctl: Controller, sets: list[list[int]]):
         if layer is None or not np.any(layer.data):
             continue
         L.check_shape(image, layer)
+        L.check_model_axes(image, ctl.settings.ndim)
         names.append(image.name)
         images.append(L.image_array(image))
         lab, w = imperfect.coded_labels(ctl.viewer, layer, len(ctl.classes), sets)

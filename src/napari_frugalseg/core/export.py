@@ -14,6 +14,7 @@ from .io import atomic_dir, write_tiff
 FORMATS = ("tiff", "png", "ome-zarr")
 SUFFIXES = {"tiff": ".tif", "png": "", "ome-zarr": ".ome.zarr"}
 ZARR_FILES = {".zgroup", ".zattrs", ".zmetadata", "zarr.json", "0"}  # what _ome_zarr writes
+PNG_SLICE = re.compile(r"slice_(\d+(?:_\d+)*)\.png")  # the slice's index, axes joined by _
 
 
 def mask_path(folder: str | os.PathLike, stem: str, fmt: str) -> Path:
@@ -22,21 +23,23 @@ def mask_path(folder: str | os.PathLike, stem: str, fmt: str) -> Path:
 
 
 def write_mask(path: str | os.PathLike, mask: np.ndarray, fmt: str) -> Path:
-    """Write a 2D or 3D integer mask atomically; returns what was written.
+    """Write a 2D, 3D (Z, Y, X) or 4D (T, Z, Y, X) integer mask atomically; returns what was
+    written.
 
-    ``png`` writes ``path/`` holding ``slice_0000.png``... (one file for a 2D mask), 16 bit
-    when values exceed 255. ``ome-zarr`` writes an OME-NGFF 0.4 image with one scale level.
+    ``png`` writes ``path/`` holding ``slice_0000.png``... (one file for a 2D mask; of a time
+    series ``slice_0000_0000.png``..., time point first), 16 bit when values exceed 255.
+    ``ome-zarr`` writes an OME-NGFF 0.4 image with one scale level.
     """
     if fmt not in FORMATS:
         raise FrugalsegError(f"unknown mask format '{fmt}' (use {', '.join(FORMATS)})")
     mask = np.asarray(mask)
-    if mask.ndim not in (2, 3):
-        raise FrugalsegError(f"{path}: masks must be 2D or 3D, not {mask.shape}")
+    if mask.ndim not in (2, 3, 4):
+        raise FrugalsegError(f"{path}: masks must be 2D, 3D or 4D (T, Z, Y, X), not {mask.shape}")
     if fmt == "tiff":
         return write_tiff(path, mask)
     if fmt == "png":
         return atomic_dir(path, lambda tmp: _png_slices(tmp, mask), what="PNG mask",
-                          replaces=lambda names: all(re.fullmatch(r"slice_\d+\.png", n) for n in names))
+                          replaces=lambda names: all(PNG_SLICE.fullmatch(n) for n in names))
     return atomic_dir(path, lambda tmp: _ome_zarr(tmp, mask), what="OME-Zarr mask",
                       replaces=lambda names: set(names) <= ZARR_FILES)
 
@@ -45,17 +48,18 @@ def _png_slices(folder: Path, mask: np.ndarray) -> None:
     import imageio.v3 as iio
 
     dtype = np.uint8 if mask.max(initial=0) < 256 else np.uint16
-    planes = mask[None] if mask.ndim == 2 else mask
-    for z, plane in enumerate(planes):
-        iio.imwrite(folder / f"slice_{z:04d}.png", plane.astype(dtype), extension=".png")
+    for index in np.ndindex(mask.shape[:-2] or (1,)):
+        plane = mask[index] if mask.ndim > 2 else mask
+        name = "_".join(f"{i:04d}" for i in index)
+        iio.imwrite(folder / f"slice_{name}.png", plane.astype(dtype), extension=".png")
 
 
 def _ome_zarr(folder: Path, mask: np.ndarray) -> None:
     import zarr
 
-    axes = [{"name": a, "type": "space"} for a in "zyx"[-mask.ndim:]]
+    axes = [{"name": a, "type": "time" if a == "t" else "space"} for a in "tzyx"[-mask.ndim:]]
     root = zarr.open_group(str(folder), mode="w", zarr_format=2)
-    chunks = tuple(min(s, c) for s, c in zip(mask.shape, (16, 512, 512)[-mask.ndim:]))
+    chunks = tuple(min(s, c) for s, c in zip(mask.shape, (1, 16, 512, 512)[-mask.ndim:]))
     root.create_array("0", data=mask, chunks=chunks)
     root.attrs["multiscales"] = [{
         "version": "0.4",
@@ -78,8 +82,13 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     if path.is_dir():
         import imageio.v3 as iio
 
-        planes = [iio.imread(p) for p in sorted(path.glob("slice_*.png"))]
-        return planes[0] if len(planes) == 1 else np.stack(planes)
+        found = sorted((tuple(map(int, m.group(1).split("_"))), p) for p in path.iterdir()
+                       if (m := PNG_SLICE.fullmatch(p.name)))
+        planes = np.stack([iio.imread(p) for _, p in found])
+        if len(planes) == 1:
+            return planes[0]
+        stack = np.max([index for index, _ in found], axis=0) + 1  # (Z,) or (T, Z)
+        return planes.reshape(*stack, *planes.shape[-2:])
     from .io import read_array
 
     return read_array(path)
