@@ -27,10 +27,13 @@ def spatial_shape(image: Image) -> tuple[int, ...]:
     return tuple(shape[:-1] if image.rgb else shape)
 
 
-def planes(array: np.ndarray) -> np.ndarray:
+def planes(array: np.ndarray, keep: int = 0) -> np.ndarray:
     """(..., Y, X) with several axes before the plane (a time series of stacks) as one stack
-    (N, Y, X), those axes flattened in C order: how a 2D model sees it. Others as they are."""
-    return array.reshape(-1, *array.shape[-2:]) if array.ndim > 3 else array
+    (N, Y, X), those axes flattened in C order: how a 2D model sees it; the first ``keep``
+    axes (channels) stay as they are. Others as they are."""
+    if array.ndim - keep <= 3:
+        return array
+    return array.reshape(*array.shape[:keep], -1, *array.shape[-2:])
 
 
 def plane_index(shape: Sequence[int], z: int | None) -> tuple[int, ...]:
@@ -55,7 +58,7 @@ def image_array(image: Image) -> np.ndarray:
     data = np.asarray(full_resolution(image))
     array = np.moveaxis(data[..., :3], -1, 0) if image.rgb else data[None]
     check_finite(array, f"layer '{image.name}'")
-    return array.reshape(len(array), -1, *array.shape[-2:]) if array.ndim > 4 else array
+    return planes(array, keep=1)
 
 
 def colormap(colors: Sequence[str]) -> DirectLabelColormap:
