@@ -121,6 +121,8 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             trainer = train(images, labels, names, 1.0, args, seed, sets)
             seconds = time.perf_counter() - t0
+            print(f"  {name}, seed {seed}: kept the weights of step {trainer.checkpoints.kept_step} "
+                  f"of {trainer.step}", flush=True)
             preds = [run_to_end(predict_image(trainer.model, trainer.config, im)).classes
                      for im in test_images]
             runs.append((preds, seconds, trainer.step))
