@@ -13,6 +13,7 @@ from napari_frugalseg.core.losses import (
     allowed_table, exclusion_loss, marginal_cross_entropy, masked_soft_dice, partial_cross_entropy,
     partial_loss,
 )
+from napari_frugalseg.core.validation import held_out_score
 
 K = 4
 
@@ -97,6 +98,22 @@ def test_weighted_dice_is_perfect_for_a_perfect_prediction():
 def _write(tmp_path, name, array):
     tifffile.imwrite(tmp_path / name, np.asarray(array))
     return name
+
+
+def test_held_out_regions_count_against_the_classes_they_exclude():
+    """A held-out region declaring class 1 complete: weights that call class 1 inside its
+    "one of 2..4" part score lower than weights that do not, though both get the class-1
+    stroke right (without the table the two could not be told apart)."""
+    truth = np.array([[1, 1, K + 1, K + 1, K + 1, K + 1]])
+    table = allowed_table(K, [[2, 3, 4]]).numpy()
+
+    def probs(calls):
+        return np.eye(K, dtype=np.float32)[np.array(calls) - 1].T.reshape(K, 1, -1)
+
+    careful, greedy = probs([1, 1, 3, 2, 4, 2]), probs([1, 1, 1, 1, 2, 2])
+    assert held_out_score([careful], [truth], K, table) == pytest.approx(1.0)
+    assert held_out_score([greedy], [truth], K, table) == pytest.approx(2 * 2 / (2 + 4))
+    assert held_out_score([greedy], [truth], K) == held_out_score([careful], [truth], K) == 1.0
 
 
 def test_spec_maps_names_and_values_and_codes_unlabelled_pixels(tmp_path):

@@ -7,7 +7,9 @@ from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.errors import FrugalsegError
 from napari_frugalseg.core.labels import dice_per_class
 from napari_frugalseg.core.predict import predict_image, run_to_end
+from napari_frugalseg.core.sampling import Sample
 from napari_frugalseg.core.train import Trainer, TrainingData
+from napari_frugalseg.core.validation import held_out_patches
 
 SMALL = dict(width=8, depth=2, patch_size=(64, 64))
 
@@ -156,6 +158,20 @@ def test_the_first_validations_after_new_strokes_do_not_pick_the_checkpoint(blob
             kept_at.append(p.step)
     assert kept_at == [50, 60]  # running means after the change 0.95, 0.8414, 0.7889, 0.7930
     assert t.checkpoints.kept_step == 60 and t.checkpoints.best_score == pytest.approx(0.7930, abs=1e-4)
+
+
+def test_held_out_patches_reach_every_held_out_object_of_a_dense_class():
+    """Twelve held-out objects of one class: validation sees each of them, not the first few
+    (with four patches per class, a dense set's score rested on four objects)."""
+    labels = np.zeros((480, 480), np.int32)
+    ids = np.zeros((1, 480, 480), np.float32)  # the image tells the objects apart
+    for i in range(12):
+        labels[40 * i : 40 * i + 8, 40 * i : 40 * i + 8] = 1
+        ids[0, 40 * i : 40 * i + 8, 40 * i : 40 * i + 8] = i + 1
+    labels[0:8, 400:408] = 2
+    patches = held_out_patches([Sample(ids, labels)], 2, (32, 32))
+    seen = {int(v) for image, lab in patches for v in image[0][lab == 1]}
+    assert seen == set(range(1, 13))
 
 
 def test_a_class_without_held_out_strokes_does_not_count_in_the_held_out_score(blobs):

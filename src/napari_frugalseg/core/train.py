@@ -258,11 +258,15 @@ class Trainer:
         self.config = self.config.replace(class_prior=None if early else prior)
 
     def validate(self) -> float | None:
-        """Mean Dice on held-out strokes over the classes that have some (``validation.py``),
-        or None without held-out strokes."""
+        """Mean Dice on held-out strokes over the classes that have some, held-out "one of
+        these" regions counting against classes they exclude (``validation.py``), or None
+        without held-out strokes."""
         if not self.val_batches:
             return None
-        return held_out_score(*self._predict_held_out(), self.config.n_classes)
+        probs, _ = self._predict_held_out()
+        allowed = None if self.allowed is None else self.allowed.numpy()
+        return held_out_score(probs, [labels for _, labels in self.val_batches],
+                              self.config.n_classes, allowed)
 
     def _lr(self, fraction: float) -> float:
         """Cosine decay to 10 % over the run's budget."""
