@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .labels import dice_per_class
 from .sampling import Sample, crop
 
 
@@ -48,15 +49,10 @@ def held_out_score(probs: Sequence[np.ndarray], truths: Sequence[np.ndarray], n_
     k = n_classes
     preds = np.concatenate([p.argmax(0).ravel() + 1 for p in probs])
     codes = np.concatenate([t.ravel() for t in truths])
-    classed = (codes >= 1) & (codes <= k)
-    truth_n = np.bincount(codes[classed], minlength=k + 1)[1:]
-    if not truth_n.any():
-        return None
-    called = np.bincount(preds[classed], minlength=k + 1)[1:]
-    hits = np.bincount(preds[classed & (preds == codes)], minlength=k + 1)[1:]
-    if allowed is not None:
-        group = codes > k
-        wrong = ~allowed[codes[group], preds[group] - 1]
-        called = called + np.bincount(preds[group][wrong], minlength=k + 1)[1:]
-    held = truth_n > 0
-    return float(np.mean(2.0 * hits[held] / (truth_n[held] + called[held])))
+    truth = np.where(codes <= k, codes, 0)
+    if allowed is not None:  # a region pixel called a class it excludes: known not that class
+        group = np.flatnonzero(codes > k)
+        truth[group[~allowed[codes[group], preds[group] - 1]]] = k + 1
+    held = np.bincount(truth, minlength=k + 2)[1 : k + 1] > 0
+    dice = dice_per_class(preds, truth, k)[held]
+    return float(np.nanmean(dice)) if np.isfinite(dice).any() else None
