@@ -37,11 +37,12 @@ def model_lean(probs: Sequence[np.ndarray], labels: Sequence[np.ndarray],
                shares: Sequence[float]) -> tuple[float, ...]:
     """What a model's probabilities lean towards: the strokes' class ``shares`` with each
     class's strokes counted as the model's mean probabilities (K, ...) ``probs`` on ``labels``
-    (held-out strokes, values 1..K, 0 elsewhere). A model that fits its strokes leans to their
-    shares; one early in training leans less to classes it has not learned yet (dividing by
-    the shares then thinned those classes further). Unless every class has held-out strokes,
-    the ``shares`` themselves: counting an unmeasured class as learned would tilt the lean
-    towards it (a single background stroke, never held out, and the blobs grew)."""
+    (held-out strokes, values 1..K; other values, e.g. partial-class codes, do not count). A
+    model that fits its strokes leans to their shares; one early in training leans less to
+    classes it has not learned yet (dividing by the shares then thinned those classes further).
+    Unless every class has held-out strokes, the ``shares`` themselves: counting an unmeasured
+    class as learned would tilt the lean towards it (a single background stroke, never held
+    out, and the blobs grew)."""
     k = len(shares)
     sums, counts = np.zeros((k, k)), np.zeros(k)
     for p, lab in zip(probs, labels):

@@ -240,16 +240,14 @@ class Trainer:
             else:
                 value.copy_(trained[name])
 
-    def _predict_held_out(self, step: int | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def _predict_held_out(self, step: int | None = None) -> list[np.ndarray]:
         """The weights' (of ``step``, by default the current one) probabilities on the held-out
-        stroke patches and those patches' labels; records what the weights lean towards
-        (``config.class_prior``, priors.model_lean)."""
-        k = self.config.n_classes
+        stroke patches; records what the weights lean towards (``config.class_prior``,
+        priors.model_lean)."""
         probs = [self.predictor(image) for image, _ in self.val_batches]
-        truths = [np.where(labels <= k, labels, 0) for _, labels in self.val_batches]
         if self._shares is not None and probs:
-            self._set_prior(model_lean(probs, truths, self._shares), step)
-        return probs, truths
+            self._set_prior(model_lean(probs, [lab for _, lab in self.val_batches], self._shares), step)
+        return probs
 
     def _set_prior(self, prior: tuple[float, ...] | None, step: int | None = None) -> None:
         """Record the class shares predictions correct from; none for weights trained from
@@ -263,9 +261,8 @@ class Trainer:
         without held-out strokes."""
         if not self.val_batches:
             return None
-        probs, _ = self._predict_held_out()
         allowed = None if self.allowed is None else self.allowed.numpy()
-        return held_out_score(probs, [labels for _, labels in self.val_batches],
+        return held_out_score(self._predict_held_out(), [lab for _, lab in self.val_batches],
                               self.config.n_classes, allowed)
 
     def _lr(self, fraction: float) -> float:
