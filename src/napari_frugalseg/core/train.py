@@ -246,8 +246,12 @@ class Trainer:
         priors.model_lean)."""
         probs = [self.predictor(image) for image, _ in self.val_batches]
         if self._shares is not None and probs:
-            self._set_prior(model_lean(probs, [lab for _, lab in self.val_batches], self._shares), step)
+            self._set_prior(model_lean(probs, self._held_out_labels, self._shares), step)
         return probs
+
+    @property
+    def _held_out_labels(self) -> list[np.ndarray]:
+        return [labels for _, labels in self.val_batches]
 
     def _set_prior(self, prior: tuple[float, ...] | None, step: int | None = None) -> None:
         """Record the class shares predictions correct from; none for weights trained from
@@ -262,8 +266,7 @@ class Trainer:
         if not self.val_batches:
             return None
         allowed = None if self.allowed is None else self.allowed.numpy()
-        return held_out_score(self._predict_held_out(), [lab for _, lab in self.val_batches],
-                              self.config.n_classes, allowed)
+        return held_out_score(self._predict_held_out(), self._held_out_labels, self.config.n_classes, allowed)
 
     def _lr(self, fraction: float) -> float:
         """Cosine decay to 10 % over the run's budget."""
