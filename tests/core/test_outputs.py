@@ -48,6 +48,11 @@ def test_touching_objects_are_split_and_specks_dropped():
     assert objects[55, 5] == 0
     stack = instances(np.stack([classes, classes]), [2], slicewise=True)
     assert len(np.unique(stack[stack > 0])) == 6  # ids stay unique across slices
+    volume = np.stack([classes] * 4)
+    alone = instances(volume, [2])
+    series = instances(np.stack([volume, volume]), [2], slicewise=True)  # stack by stack
+    assert np.array_equal(series[0], alone) and np.array_equal(series[1] > 0, alone > 0)
+    assert set(np.unique(series[1])).isdisjoint(np.unique(alone[alone > 0]))  # no object spans both
 
 
 def test_session_round_trip_with_and_without_image_files(tmp_path):

@@ -196,7 +196,11 @@ def test_a_class_without_held_out_strokes_does_not_count_in_the_held_out_score(b
         probs[:, 32, 32] = (1.0, 0.0)  # the centre of each held-out patch: a stroke pixel
         return probs
 
-    t.predictor = blob_but_one_pixel
+    class Stub:  # predicts every held-out patch so
+        def many(self, patches):
+            return [blob_but_one_pixel(patch) for patch in patches]
+
+    t.predictor = Stub()
     n = (held == 2).sum()
     assert t.validate() == pytest.approx(2 * (n - len(t.val_batches)) / (2 * n - len(t.val_batches)))
 
@@ -274,3 +278,41 @@ def test_stack_trains_slicewise_and_as_volume():
         list(t.run())
         pred = run_to_end(predict_image(t.model, config, stack))
         assert pred.classes.shape == (6, 40, 40) and set(np.unique(pred.classes)) <= {1, 2}
+
+
+def test_a_3d_model_trains_on_a_time_series_of_stacks_stack_by_stack():
+    """(C, T, Z, Y, X) for a 3D model: strokes on one time point train it, every stack is
+    predicted on its own (as if given alone), and a view of a slice of the series is the view
+    of that slice of its stack."""
+    from napari_frugalseg.core.predict import Predictor, predict_view
+
+    rng = np.random.default_rng(0)
+    series = rng.random((1, 2, 6, 40, 40)).astype(np.float32)
+    series[0, :, 1:5, 10:30, 10:30] += 2
+    series[0, 1] *= 3  # another intensity range: normalised per stack at prediction
+    labels = np.zeros((2, 6, 40, 40), np.int32)
+    labels[1, 2, 15:25, 20] = 2
+    labels[1, 2, 2, :] = 1  # strokes on one slice of the second stack only
+    config = ModelConfig(classes=("bg", "cube"), ndim=3, width=4, depth=2, patch_size=(4, 32, 32))
+    trainer = Trainer(TrainingData([series], [labels]), config,
+                      TrainConfig(max_steps=30, max_seconds=None, batch_size=2))
+    list(trainer.run())
+    # one sample, the labelled stack: the other has no strokes
+    assert [s.image.shape for s in trainer.sampler.samples] == [(1, 6, 40, 40)]
+    model, config = trainer.model, trainer.config
+    whole = run_to_end(predict_image(model, config, series, uncertainty=True))
+    assert whole.classes.shape == whole.uncertainty.shape == (2, 6, 40, 40)
+    truth = np.ones((6, 40, 40), np.int32)
+    truth[1:5, 10:30, 10:30] = 2
+    assert dice_per_class(whole.classes[0], truth, 2)[1] > 0.5  # the unlabelled stack's cube (0.29 all cube)
+    for t in range(2):
+        alone = run_to_end(predict_image(model, config, series[:, t], uncertainty=True))
+        assert np.array_equal(whole.classes[t], alone.classes)
+        assert np.allclose(whole.uncertainty[t], alone.uncertainty)
+    box = (slice(0, 40), slice(0, 40))
+    predictor = Predictor(model)
+    seen, _ = predict_view(predictor, config, series, 6 + 3, box)  # slice 3 of stack 1
+    expected, _ = predict_view(predictor, config, series[:, 1], 3, box)
+    assert np.array_equal(seen, expected)
+    with pytest.raises(FrugalsegError, match="a 3D model cannot segment a 5D image"):
+        run_to_end(predict_image(model, config, series[None]))

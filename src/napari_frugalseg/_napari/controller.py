@@ -197,7 +197,8 @@ class Controller:
                     continue
                 try:
                     coded, _ = imperfect.coded_labels(
-                        self.viewer, layer, len(self.classes), data.partial_sets, grow=False
+                        self.viewer, layer, len(self.classes), data.partial_sets, grow=False,
+                        ndim=self.trainer.config.ndim,
                     )
                 except FrugalsegError as exc:
                     self.fail(exc)

@@ -52,9 +52,10 @@ def make_instances(ctl: Controller, image: Image, object_values: list[int]) -> L
         raise FrugalsegError(f"image '{image.name}' has no prediction yet: predict first")
     if not object_values:
         raise FrugalsegError("choose the object class(es) to split into instances")
-    slicewise = pred.data.ndim >= 3 and (ctl.config is None or ctl.config.ndim == 2)
+    ndim = 2 if ctl.config is None else ctl.config.ndim  # objects in planes, or in stacks
     classes = np.asarray(pred.data)
-    objects = instances(L.planes(classes), object_values, slicewise=slicewise).reshape(classes.shape)
+    units = L.planes(classes, ndim=ndim)
+    objects = instances(units, object_values, slicewise=units.ndim > ndim).reshape(classes.shape)
     layer = L.find(ctl.viewer, image, "instances")
     if layer is None:
         return ctl.viewer.add_labels(

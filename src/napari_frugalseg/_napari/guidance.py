@@ -39,7 +39,7 @@ def proposer(ctl: Controller, image: Image, n: int = 5,
     not scribbled yet (the scribbles as they are now, copied here on the GUI thread)."""
     scribbles = L.find(ctl.viewer, image, "scribbles")
     labelled = None if scribbles is None else L.planes(np.asarray(scribbles.data) > 0)
-    return lambda pred: propose(pred.uncertainty, n, size, labelled=labelled)
+    return lambda pred: propose(L.planes(pred.uncertainty), n, size, labelled=labelled)
 
 
 def show_proposals(ctl: Controller, image: Image, found: list[Proposal]) -> str:

@@ -22,16 +22,16 @@ AGREEMENT = "frugalseg_agreement"  # per-pixel loss weights of a consensus layer
 
 
 def coded_labels(
-    viewer, layer: Labels, n_classes: int, sets: list[list[int]], grow: bool = True
+    viewer, layer: Labels, n_classes: int, sets: list[list[int]], grow: bool = True, ndim: int = 2
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The layer's labels for training, and its pixel weights (or None); of a time series of
-    stacks, as one stack of its planes (``layers.planes``), as the image is given.
+    """The layer's labels for training a ``ndim``-D model, and its pixel weights (or None); of
+    a time series, as one series of planes or stacks (``layers.planes``), as the image is given.
 
     Where the layer declares complete classes S (on the whole image, or per shape of its
     regions layer), unlabelled pixels become the code of "one of the classes outside S"
     (``sets`` gains it when ``grow``); see ``core.labels.code_complete_regions``.
     """
-    labels = L.planes(as_label_array(np.asarray(layer.data), f"layer '{layer.name}'"))
+    labels = L.planes(as_label_array(np.asarray(layer.data), f"layer '{layer.name}'"), ndim=ndim)
     if labels.max(initial=0) > n_classes:
         raise FrugalsegError(
             f"layer '{layer.name}' uses class {labels.max()} but the class table has "
@@ -40,7 +40,7 @@ def coded_labels(
     regions, names = _regions(viewer, layer)
     labels = code_complete_regions(labels, regions, n_classes, sets, grow, names)
     weights = layer.metadata.get(AGREEMENT)
-    return labels, None if weights is None else L.planes(np.asarray(weights, np.float32))
+    return labels, None if weights is None else L.planes(np.asarray(weights, np.float32), ndim=ndim)
 
 
 def shape_sets(shapes: Shapes) -> list[list[int]]:

@@ -27,13 +27,14 @@ def spatial_shape(image: Image) -> tuple[int, ...]:
     return tuple(shape[:-1] if image.rgb else shape)
 
 
-def planes(array: np.ndarray, keep: int = 0) -> np.ndarray:
-    """(..., Y, X) with several axes before the plane (a time series of stacks) as one stack
-    (N, Y, X), those axes flattened in C order: how a 2D model sees it; the first ``keep``
-    axes (channels) stay as they are. Others as they are."""
-    if array.ndim - keep <= 3:
+def planes(array: np.ndarray, keep: int = 0, ndim: int = 2) -> np.ndarray:
+    """The array as a ``ndim``-D model sees it: several axes before the model's own (a time
+    series of stacks for a 2D model) flattened in C order into one, a series of planes
+    (N, Y, X), or of stacks (N, Z, Y, X) for a 3D model; the first ``keep`` axes (channels)
+    stay as they are. Others as they are."""
+    if array.ndim - keep <= ndim + 1:
         return array
-    return array.reshape(*array.shape[:keep], -1, *array.shape[-2:])
+    return array.reshape(*array.shape[:keep], -1, *array.shape[-ndim:])
 
 
 def plane_index(shape: Sequence[int], z: int | None) -> tuple[int, ...]:
@@ -42,23 +43,13 @@ def plane_index(shape: Sequence[int], z: int | None) -> tuple[int, ...]:
     return () if z is None else tuple(int(i) for i in np.unravel_index(z, tuple(shape[:-2])))
 
 
-def check_model_axes(image: Image, ndim: int) -> None:
-    """Raise when a 3D model meets a layer of more than three spatial axes."""
-    shape = spatial_shape(image)
-    if ndim == 3 and len(shape) > 3:
-        raise FrugalsegError(
-            f"layer '{image.name}' has {len(shape)} axes {shape}: a 3D model takes one stack "
-            "(Z, Y, X); choose the 2D model, which takes every slice of every stack"
-        )
-
-
-def image_array(image: Image) -> np.ndarray:
-    """The image as (C, *spatial): RGB(A) -> 3 channels, otherwise one; a time series of
-    stacks as one stack of all its planes (``planes``)."""
+def image_array(image: Image, ndim: int = 2) -> np.ndarray:
+    """The image as (C, *spatial) for a ``ndim``-D model: RGB(A) -> 3 channels, otherwise
+    one; a time series as one series of planes or stacks (``planes``)."""
     data = np.asarray(full_resolution(image))
     array = np.moveaxis(data[..., :3], -1, 0) if image.rgb else data[None]
     check_finite(array, f"layer '{image.name}'")
-    return planes(array, keep=1)
+    return planes(array, keep=1, ndim=ndim)
 
 
 def colormap(colors: Sequence[str]) -> DirectLabelColormap:

@@ -63,8 +63,7 @@ def prediction_job(ctl: Controller, image: Image | None, work: Callable[[Predict
         raise FrugalsegError("pick an image layer first")
     if ctl.model is None:
         raise FrugalsegError("no model yet: train or load one first")
-    L.check_model_axes(image, ctl.config.ndim)
-    array = L.image_array(image)
+    array = L.image_array(image, ctl.config.ndim)
     models, config, name, s = list(ctl.models), ctl.config, image.name, ctl.settings
     check_image_fits(config, array, f"layer '{name}'")
     device = resolve_device(s.device)

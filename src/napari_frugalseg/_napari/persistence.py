@@ -95,7 +95,7 @@ def start_from(ctl: Controller, path: str | os.PathLike) -> None:
         raise FrugalsegError("pick an image first: the model must fit its channels")
     bundle = load_bundle(path)
     names = tuple(c.name for c in ctl.classes)
-    ndim = bundle.config.ndim if len(L.spatial_shape(ctl.image)) == 3 else 2
+    ndim = bundle.config.ndim if len(L.spatial_shape(ctl.image)) >= 3 else 2
     channels = 3 if ctl.image.rgb else 1
     ctl.models, ctl.config = transfer(bundle, names, channels, ndim, f"model '{Path(path).name}'")
     ctl.history, ctl.val_score = [], None

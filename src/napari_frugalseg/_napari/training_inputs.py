@@ -28,10 +28,10 @@ def gather(ctl: Controller, sets: list[list[int]]):
         if layer is None or not np.any(layer.data):
             continue
         L.check_shape(image, layer)
-        L.check_model_axes(image, ctl.settings.ndim)
         names.append(image.name)
-        images.append(L.image_array(image))
-        lab, w = imperfect.coded_labels(ctl.viewer, layer, len(ctl.classes), sets)
+        images.append(L.image_array(image, ctl.settings.ndim))
+        lab, w = imperfect.coded_labels(ctl.viewer, layer, len(ctl.classes), sets,
+                                        ndim=ctl.settings.ndim)
         labels.append(lab)
         weights.append(w)
     if not names:
@@ -53,7 +53,7 @@ def model_config(ctl: Controller, images: list[np.ndarray]) -> ModelConfig:
     what it learned is kept); else a new one (and the current model is dropped)."""
     names = tuple(c.name for c in ctl.classes)
     ndim = ctl.settings.ndim
-    if ndim == 3 and any(im.ndim != 4 for im in images):
+    if ndim == 3 and any(im.ndim < 4 for im in images):
         raise FrugalsegError("a 3D model needs a 3D stack; choose a 2D model for 2D images")
     channels = images[0].shape[0]
     old = ctl.config if ctl.models else None
@@ -66,5 +66,5 @@ def model_config(ctl: Controller, images: list[np.ndarray]) -> ModelConfig:
     if old:
         ctl.say("channels or dimensionality changed: training a new model")
     ctl.models = []
-    depth = min(im.shape[1] for im in images) if ndim == 3 else None
+    depth = min(im.shape[-3] for im in images) if ndim == 3 else None
     return new_model_config(names, channels, ndim, depth, ctl.settings.patch_size)

@@ -154,6 +154,6 @@ def check_image_fits(config: ModelConfig, image: np.ndarray, name: str) -> None:
             f"{name}: image has {image.shape[0]} channel(s) but the model expects "
             f"{config.in_channels}"
         )
-    if spatial == config.ndim or (spatial == 3 and config.ndim == 2):
+    if spatial in (config.ndim, config.ndim + 1):  # one image, or a series of them
         return
     raise FrugalsegError(f"{name}: a {config.ndim}D model cannot segment a {spatial}D image")

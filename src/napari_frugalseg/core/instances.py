@@ -19,9 +19,10 @@ def instances(
 
     Touching objects are split by a watershed on the distance transform seeded at its
     local maxima at least ``min_distance`` apart; objects smaller than ``min_size`` pixels
-    are dropped. ``slicewise`` labels each slice of a stack on its own (ids stay unique).
+    are dropped. ``slicewise`` labels each slice of a stack (each stack of a series) on its
+    own (ids stay unique).
     """
-    if slicewise and classes.ndim == 3:
+    if slicewise and classes.ndim >= 3:
         out = np.zeros(classes.shape, np.int32)
         offset = 0
         for z in range(classes.shape[0]):

@@ -46,13 +46,15 @@ def model_samples(
 ) -> list[Sample]:
     """Cut an image into samples a ``ndim``-D model trains on.
 
-    A 2D model sees a stack slice by slice (only the slices with labels); a 3D model sees it
-    whole. ``image`` is (C, *spatial), ``labels`` has the spatial shape.
+    An image of one axis more than the model's is a series along its first axis, seen unit by
+    unit (only the units with labels): a stack slice by slice for a 2D model, a time series of
+    stacks stack by stack for a 3D model. ``image`` is (C, *spatial), ``labels`` has the
+    spatial shape.
     """
     spatial = image.ndim - 1
     if spatial == ndim:
         return [Sample(image, labels, weights)]
-    if spatial == 3 and ndim == 2:
+    if spatial == ndim + 1:
         labelled = np.flatnonzero(labels.reshape(labels.shape[0], -1).any(axis=1))
         return [Sample(image[:, z], labels[z], None if weights is None else weights[z])
                 for z in labelled]

@@ -244,7 +244,7 @@ class Trainer:
         """The weights' (of ``step``, by default the current one) probabilities on the held-out
         stroke patches; records what the weights lean towards (``config.class_prior``,
         priors.model_lean)."""
-        probs = [self.predictor(image) for image, _ in self.val_batches]
+        probs = self.predictor.many([image for image, _ in self.val_batches])
         if self._shares is not None and probs:
             self._set_prior(model_lean(probs, self._held_out_labels, self._shares), step)
         return probs
