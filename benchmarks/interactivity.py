@@ -4,9 +4,10 @@ On one real 512 x 512 ISBI 2012 slice with 1 % skeleton scribbles, through the p
 widget and the Qt event loop, this measures: Train -> first overlay, overlay refresh interval,
 a new stroke -> used by the running training, the longest stall of napari's event loop (a
 10 ms QTimer) during training and prediction, Stop -> idle, and memory over train/stop
-cycles (process RSS; CUDA memory when a GPU is used). Run from the repository root:
+cycles (process RSS; CUDA memory when a GPU is used). With ``--ndim 3``, the same for a 3D
+model on a stack of the set's first 8 slices (scribbles on each). Run from the repository root:
 
-    xvfb-run -a python benchmarks/interactivity.py [--cycles 20] [--device auto]
+    xvfb-run -a python benchmarks/interactivity.py [--cycles 20] [--device auto] [--ndim 3]
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--cycles", type=int, default=20)
     p.add_argument("--device", default="auto")
+    p.add_argument("--ndim", type=int, choices=(2, 3), default=2,
+                   help="3: a 3D model on a stack of the first 8 slices")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
     home = private_home()  # autosaves still written, to a temporary folder
@@ -89,15 +92,19 @@ def main() -> None:
     from napari_frugalseg.core.scribbles import skeleton_scribbles
 
     ds = isbi2012(args.data)
-    image, truth = ds.images[0][0], ds.labels[0]
+    n = 8 if args.ndim == 3 else 1
+    image = np.stack([ds.images[i][0] for i in range(n)])
+    scribbles = np.stack([skeleton_scribbles(ds.labels[i], 0.01, seed=i) for i in range(n)])
+    if n == 1:
+        image, scribbles = image[0], scribbles[0]
     viewer = napari.Viewer(show=True)
     viewer.add_image(image, name="em")
     widget = FrugalsegWidget(viewer)
     viewer.window.add_dock_widget(widget)
     ctl = widget.ctl
-    ctl.change_settings(device=args.device, auto_continue=False)
+    ctl.change_settings(device=args.device, auto_continue=False, ndim=args.ndim)
     layer = widget.pick_image()
-    layer.data = skeleton_scribbles(truth, 0.01, seed=0).astype(np.uint8)
+    layer.data = scribbles.astype(np.uint8)
     ctl.forget_edits()
     wait(lambda: True, 1.0)
     shown: list[float] = []
@@ -117,7 +124,7 @@ def main() -> None:
     wait(lambda: len(shown) >= 6, 120)
     out["overlay_refresh_max_s"] = float(np.max(np.diff(shown[:6])))
     t_stroke = time.perf_counter()
-    layer.paint((200, 130), 2)  # a stroke on the interior
+    layer.paint((0,) * (n > 1) + (200, 130), 2)  # a stroke on the interior
     wait(lambda: bool(used), 30)
     out["stroke_to_training_s"] = used[0] - t_stroke
     wait(lambda: time.perf_counter() - t_stroke > 5, 10)
@@ -151,6 +158,7 @@ def main() -> None:
         "train_to_first_overlay_s": 15, "overlay_refresh_max_s": 10, "stroke_to_training_s": 2,
         "stall_training_ms": 100, "stall_prediction_ms": 100, "stop_to_idle_s": 1,
     }
+    print(f"{args.ndim}D model")
     print(f"{'measure':32s} {'value':>10s}  target")
     for key, value in out.items():
         target = targets.get(key)

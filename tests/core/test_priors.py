@@ -112,6 +112,15 @@ def test_trained_model_knows_what_it_leans_to(blobs, monkeypatch):
         want = model_lean(probs, [y for _, y in t.val_batches], labelled_prior([scribbles], 2))
         assert want != pytest.approx(labelled_prior([scribbles], 2))  # both classes measured
         assert t.config.class_prior == pytest.approx(want)
+    # long enough to keep a checkpoint: the shares measured when it was validated come back
+    # with it (a Stop need not predict the held-out strokes again), and its weights lean so
+    t = Trainer(TrainingData([image], [scribbles]), config,
+                TrainConfig(max_steps=12, max_seconds=None, batch_size=2, val_every=2), model=early.model)
+    list(t.run())
+    assert t.checkpoints.state is not None
+    probs = t.predictor.many([x for x, _ in t.val_batches])
+    want = model_lean(probs, [y for _, y in t.val_batches], labelled_prior([scribbles], 2))
+    assert t.config.class_prior == pytest.approx(want, abs=1e-6)
     with pytest.raises(ValueError, match="class_prior has 3 values"):
         config.replace(class_prior=(0.2, 0.3, 0.5))
 

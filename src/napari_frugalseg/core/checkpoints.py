@@ -33,6 +33,7 @@ class Checkpoints:
         self.kept_score = -math.inf  # that of the checkpoint kept
         self.state: dict[str, torch.Tensor] | None = None  # its weights, on the CPU
         self.kept_step: int | None = None
+        self.prior: tuple[float, ...] | None = None  # the class shares they lean towards
         self._scores = (0.0, 0.0, 0)  # running mean of the validation scores: sum, weight, count
 
     @property
@@ -49,9 +50,11 @@ class Checkpoints:
         return self.smoothed if count + 1 >= self.min_validations else None
 
     def offer(self, step: int, val: float | None, loss: float,
-              weights: Callable[[], dict[str, torch.Tensor]]) -> bool:
+              weights: Callable[[], dict[str, torch.Tensor]],
+              prior: tuple[float, ...] | None = None) -> bool:
         """A candidate at ``step`` with held-out score ``val`` (None without held-out strokes:
-        the smoothed ``loss`` decides, no slack); keeps ``weights()`` if it wins."""
+        the smoothed ``loss`` decides, no slack); keeps ``weights()`` and the class shares
+        measured for them, ``prior``, if it wins."""
         self.checked_step = step
         score = self._smooth(val) if val is not None else -loss
         slack = self.slack if val is not None else 0.0
@@ -59,6 +62,7 @@ class Checkpoints:
             return False
         self.best_score, self.kept_score, self.kept_step = max(score, self.best_score), score, step
         self.state = {k: v.detach().to("cpu", copy=True) for k, v in weights().items()}
+        self.prior = prior
         return True
 
     def note(self) -> str:

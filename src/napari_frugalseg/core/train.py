@@ -333,7 +333,8 @@ class Trainer:
                 end_now = (max_steps and done + 1 >= max_steps)
                 if self.step % tc.val_every == 0 or end_now:
                     val = self.validate()
-                    improved = self.checkpoints.offer(self.step, val, ema, self.average.state_dict)
+                    improved = self.checkpoints.offer(self.step, val, ema, self.average.state_dict,
+                                                      self.config.class_prior)
                 progress = TrainProgress(
                     self.step, loss, lr, val, time.perf_counter() - start, improved
                 )
@@ -377,7 +378,9 @@ class Trainer:
         if self.average is not self.model:
             self.average.load_state_dict(state)
         step = self.checkpoints.kept_step or self.step  # of the weights restored
-        if self.val_batches:
+        if self.val_batches and self.checkpoints.state is not None:
+            self._set_prior(self.checkpoints.prior, step)  # measured when they were validated
+        elif self.val_batches:
             self._predict_held_out(step)  # the class shares these weights lean towards
         else:
             self._set_prior(self._shares, step)
