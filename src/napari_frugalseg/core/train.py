@@ -253,10 +253,14 @@ class Trainer:
     def _held_out_labels(self) -> list[np.ndarray]:
         return [labels for _, labels in self.val_batches]
 
+    def _early(self, step: int) -> bool:
+        """Weights of ``step`` trained from scratch for fewer than ``priors.MIN_STEPS`` steps:
+        no class-share correction for them."""
+        return self._from_scratch and step < MIN_STEPS
+
     def _set_prior(self, prior: tuple[float, ...] | None, step: int | None = None) -> None:
-        """Record the class shares predictions correct from; none for weights trained from
-        scratch for fewer than ``priors.MIN_STEPS`` steps."""
-        early = self._from_scratch and (self.step if step is None else step) < MIN_STEPS
+        """Record the class shares predictions correct from (none for ``_early`` weights)."""
+        early = self._early(self.step if step is None else step)
         self.config = self.config.replace(class_prior=None if early else prior)
 
     def validate(self) -> float | None:
@@ -378,9 +382,9 @@ class Trainer:
         if self.average is not self.model:
             self.average.load_state_dict(state)
         step = self.checkpoints.kept_step or self.step  # of the weights restored
-        if self.val_batches and self.checkpoints.state is not None:
+        if not self.val_batches or self._early(step):
+            self._set_prior(self._shares, step)  # nothing to measure, or nothing to correct
+        elif self.checkpoints.state is not None:
             self._set_prior(self.checkpoints.prior, step)  # measured when they were validated
-        elif self.val_batches:
-            self._predict_held_out(step)  # the class shares these weights lean towards
         else:
-            self._set_prior(self._shares, step)
+            self._predict_held_out(step)  # the class shares these weights lean towards
