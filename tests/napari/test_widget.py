@@ -469,8 +469,8 @@ def test_strokes_on_images_of_different_channels_say_which_to_erase(widget):
 
 def test_a_3d_model_trains_on_a_time_series_of_stacks_stack_by_stack(widget, qtbot, paint):
     """A (T, Z, Y, X) layer and a 3D model: strokes on one time point train it, the preview
-    lands on the slice on screen, Predict all segments each stack (the unlabelled one too) and
-    objects are made stack by stack."""
+    lands on the slice on screen, Predict all segments each stack (the unlabelled one too),
+    objects are made stack by stack and suggestions point at a slice of a stack."""
     rng = np.random.default_rng(0)
     series = rng.normal(0, 0.3, (2, 6, 64, 64)).astype(np.float32)
     truth = np.zeros((6, 64, 64), bool)
@@ -506,6 +506,12 @@ def test_a_3d_model_trains_on_a_time_series_of_stacks_stack_by_stack(widget, qtb
     objects = widget.make_instances().data
     first, second = (set(np.unique(objects[t][truth])) - {0} for t in range(2))
     assert first and second and first.isdisjoint(second)  # no object spans two time points
+
+    widget.guidance.count.setValue(2)
+    assert widget.guidance.suggest()
+    qtbot.waitUntil(lambda: "series label here next" in viewer.layers, timeout=30000)
+    squares = np.asarray(viewer.layers["series label here next"].data[0])
+    assert squares.shape == (4, 4) and tuple(viewer.dims.current_step[:2]) == tuple(squares[0, :2].astype(int))
 
 
 def test_a_time_series_of_stacks_trains_slice_by_slice(widget, qtbot, paint, isbi, tmp_path):
