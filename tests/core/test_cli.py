@@ -288,3 +288,35 @@ def test_sessions_lists_autosaves_and_removes_only_old_ones_when_asked(tmp_path,
     assert "removed old:" in out and "removed 1 autosaved session(s)" in out
     assert sorted(p.name for p in autosave_dir().iterdir()) == ["crashed", "recent"]
     _expect_error(capsys, ["sessions", "--remove-older-than", "-1"], "days")
+
+
+def test_a_time_series_of_stacks_with_a_3d_model(tmp_path, capsys):
+    """(T, Z, Y, X) grey files with --channel-axis none: strokes on one time point train a 3D
+    model, predict writes a (T, Z, Y, X) mask that finds the cube in the other time point, and
+    proposals name a time point and slice. Without the option the 4D file reads as channels
+    and the error says what to do."""
+    rng = np.random.default_rng(0)
+    series = rng.random((2, 6, 40, 40)).astype(np.float32)
+    series[:, 1:5, 10:30, 10:30] += 2
+    lab = np.zeros(series.shape, np.uint8)
+    lab[1, 2, 15:25, 20] = 2
+    lab[1, 2, 2, :] = 1
+    image, labels = tmp_path / "t.tif", tmp_path / "t_lab.tif"
+    tifffile.imwrite(image, series)
+    tifffile.imwrite(labels, lab)
+    train = ["train", "--image", str(image), "--labels", str(labels), "--max-steps", "30",
+             "--width", "4", "--depth", "2", "--patch-size", "32", "--batch-size", "2"]
+    _expect_error(capsys, train + ["--out", str(tmp_path / "x"), "--ndim", "3"], "--channel-axis none")
+    _expect_error(capsys, train + ["--out", str(tmp_path / "x"), "--channel-axis", "none"],
+                  "a 2D model takes 2 or, as a series, 3", "needs --ndim 3")
+    assert main(train + ["--out", str(tmp_path / "m"), "--ndim", "3", "--channel-axis", "none"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--model", str(tmp_path / "m"), "--image", str(image), "--out",
+                 str(tmp_path / "out"), "--channel-axis", "none", "--propose", "2"]) == 0
+    mask = tifffile.imread(tmp_path / "out" / "t.tif")
+    assert mask.shape == (2, 6, 40, 40) and set(np.unique(mask)) <= {1, 2}
+    truth = np.ones((6, 40, 40), np.uint8)
+    truth[1:5, 10:30, 10:30] = 2
+    found, true = mask[0] == 2, truth == 2
+    assert 2 * (found & true).sum() / (found.sum() + true.sum()) > 0.5  # calling all cube: 0.29
+    assert "label here next #1: time point " in capsys.readouterr().out

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from napari_frugalseg.core.config import ROBUST_Q, SCALE_JITTER, TrainConfig
 from napari_frugalseg.core.errors import FrugalsegError
+from napari_frugalseg.core.io import NO_CHANNELS
 
 from .consensus import consensus
 from .demo import demo
@@ -20,10 +21,16 @@ from .prediction import predict
 from .training import train
 
 
+def channel_axis(text: str) -> int | str:
+    return NO_CHANNELS if text.lower() == NO_CHANNELS else int(text)
+
+
 def _channel_axis_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--channel-axis", type=int, default=None, metavar="AXIS",
+    p.add_argument("--channel-axis", type=channel_axis, default=None, metavar="AXIS",
                    help="the axis of the image files that holds channels, e.g. 0 for a (C, Y, X) "
-                   "TIFF (default: a last axis of 3 or 4 is colour; other 3D images are stacks)")
+                   "TIFF, or 'none': every axis is spatial, e.g. a (T, Z, Y, X) time series of "
+                   "stacks for --ndim 3 (default: a last axis of 3 or 4 is colour; other 3D "
+                   "images are stacks)")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -68,10 +68,17 @@ def predict(args) -> int:
                 line += f" (uncertainty score {result.score:.4f})"
             print(line)
             if args.propose:
-                found = propose(result.uncertainty, args.propose, args.propose_size)
+                u = result.uncertainty  # a time series of stacks: its planes, counted in turn
+                found = propose(u.reshape(-1, *u.shape[-2:]) if u.ndim > 3 else u,
+                                args.propose, args.propose_size)
                 proposals += [(path.stem, rank, p) for rank, p in enumerate(found, 1)]
                 for rank, p in enumerate(found, 1):
-                    where = f"slice {p.z}, " if p.z is not None else ""
+                    if p.z is None:
+                        where = ""
+                    elif u.ndim > 3:
+                        where = "time point {}, slice {}, ".format(*divmod(p.z, u.shape[1]))
+                    else:
+                        where = f"slice {p.z}, "
                     print(f"  label here next #{rank}: {where}y {p.y}, x {p.x} "
                           f"({p.size} px square, uncertainty {p.score:.3f})")
         if args.uncertainty:

@@ -102,6 +102,12 @@ def train(args) -> int:
     for image, source in zip(images, sources):
         if image.ndim - 1 < ndim:
             raise FrugalsegError(f"{source}: a 3D model (--ndim 3) needs a 3D stack")
+        if image.ndim - 1 > ndim + 1:
+            raise FrugalsegError(
+                f"{source}: {image.ndim - 1} spatial axes {image.shape[1:]}; a {ndim}D model takes "
+                f"{ndim} or, as a series, {ndim + 1}" + ("; a time series of stacks needs --ndim 3"
+                                                         if ndim == 2 else "")
+            )
     if init:
         if names is None:
             same = init.config.n_classes == n_classes
@@ -112,7 +118,7 @@ def train(args) -> int:
     else:
         config = new_model_config(
             names or default_class_names(n_classes), images[0].shape[0], ndim,
-            min(im.shape[1] for im in images), args.patch_size, args.width, args.depth,
+            min(im.shape[-3] for im in images), args.patch_size, args.width, args.depth,
         )
     trainer = EnsembleTrainer(
         TrainingData(images, labels, config.norm_percentiles, sets, weights),

@@ -10,7 +10,7 @@ A spec (YAML or JSON; paths relative to the spec's folder)::
         classes: {1: membrane, 2: mitochondria}          # this file's values -> names
         annotated: [membrane, mitochondria]              # exhaustive here; or all | sparse
         weights: a_agreement.tif                         # optional per-pixel loss weights
-        channel_axis: 0                                  # optional: e.g. a (C, Y, X) TIFF
+        channel_axis: 0                                  # optional: e.g. a (C, Y, X) TIFF; none: all spatial
 
 In an item annotating the set S, an unlabelled pixel is known to be none of S: it gets a
 code above K meaning "one of the classes outside S" (``TrainingData.partial_sets``), which

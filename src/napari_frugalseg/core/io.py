@@ -43,16 +43,24 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
         raise FrugalsegError(f"{path}: cannot be read as an image ({exc})") from None
 
 
-def to_channels_first(array: np.ndarray, name: str, channel_axis: int | None = None) -> np.ndarray:
+NO_CHANNELS = "none"  # as a channel axis: the image has none, every axis is spatial
+
+
+def to_channels_first(array: np.ndarray, name: str, channel_axis: int | str | None = None) -> np.ndarray:
     """Return (C, *spatial) from a grey, RGB(A), multi-channel 2D image or a 3D stack.
 
     Without ``channel_axis``: 2D arrays are grey; a last axis of 3 or 4 is RGB(A) (alpha is
     dropped); other 3D arrays are stacks (Z, Y, X); 4D arrays are (Z, Y, X, C) if the last axis
-    is at most 4 long, else (C, Z, Y, X) / (Z, C, Y, X) by the shortest axis.
+    is at most 4 long, else (C, Z, Y, X) / (Z, C, Y, X) by the shortest axis. ``NO_CHANNELS``
+    as ``channel_axis``: one grey channel, every axis spatial (e.g. a (T, Z, Y, X) time series).
     """
     a = np.asarray(array)
     if a.dtype.kind not in "biuf":
         raise FrugalsegError(f"{name}: pixel type {a.dtype} is not numeric")
+    if channel_axis == NO_CHANNELS:
+        return a[None]
+    if channel_axis is not None and not isinstance(channel_axis, int):
+        raise FrugalsegError(f"{name}: channel axis {channel_axis!r} is neither a number nor '{NO_CHANNELS}'")
     if channel_axis is not None:
         if not -a.ndim <= channel_axis < a.ndim or a.ndim < 3:
             raise FrugalsegError(f"{name}: no channel axis {channel_axis} in an image of shape {a.shape}")
@@ -75,7 +83,7 @@ def check_finite(image: np.ndarray, name: str) -> None:
         raise FrugalsegError(f"{name}: image contains NaN or infinite values")
 
 
-def read_image(path: str | os.PathLike, channel_axis: int | None = None) -> np.ndarray:
+def read_image(path: str | os.PathLike, channel_axis: int | str | None = None) -> np.ndarray:
     """A checked image as (C, *spatial)."""
     image = to_channels_first(read_array(path), str(path), channel_axis)
     check_finite(image, str(path))

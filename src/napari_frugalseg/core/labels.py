@@ -29,6 +29,9 @@ def check_labels_fit(labels: np.ndarray, spatial: Sequence[int], name: str, imag
         axis = 0 if labels.shape == spatial[1:] else -1
         hint = (f" (if the image's axis of {spatial[axis]} holds channels, not slices, say so with"
                 f" channel_axis {axis}: --channel-axis {axis} or in the spec)")
+    elif labels.ndim == len(spatial) + 1 and spatial in (labels.shape[1:], labels.shape[:-1]):
+        hint = (" (if the image is a time series of stacks, not a multi-channel stack, say so"
+                " with channel_axis none: --channel-axis none or in the spec)")
     raise FrugalsegError(f"{name}: labels have shape {labels.shape} but {image_name} has spatial "
                          f"shape {spatial}{hint}")
 
