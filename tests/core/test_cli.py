@@ -308,7 +308,7 @@ def test_a_time_series_of_stacks_with_a_3d_model(tmp_path, capsys):
              "--width", "4", "--depth", "2", "--patch-size", "32", "--batch-size", "2"]
     _expect_error(capsys, train + ["--out", str(tmp_path / "x"), "--ndim", "3"], "--channel-axis none")
     _expect_error(capsys, train + ["--out", str(tmp_path / "x"), "--channel-axis", "none"],
-                  "a 2D model takes 2 or, as a series, 3", "needs --ndim 3")
+                  "a 2D model takes 2, or 3 as a series", "needs --ndim 3")
     assert main(train + ["--out", str(tmp_path / "m"), "--ndim", "3", "--channel-axis", "none"]) == 0
     capsys.readouterr()
     assert main(["predict", "--model", str(tmp_path / "m"), "--image", str(image), "--out",

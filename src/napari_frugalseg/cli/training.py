@@ -105,8 +105,8 @@ def train(args) -> int:
         if image.ndim - 1 > ndim + 1:
             raise FrugalsegError(
                 f"{source}: {image.ndim - 1} spatial axes {image.shape[1:]}; a {ndim}D model takes "
-                f"{ndim} or, as a series, {ndim + 1}" + ("; a time series of stacks needs --ndim 3"
-                                                         if ndim == 2 else "")
+                f"{ndim}, or {ndim + 1} as a series" + ("; a time series of stacks needs --ndim 3"
+                                                        if ndim == 2 else "")
             )
     if init:
         if names is None:
