@@ -95,3 +95,29 @@ def test_a_batch_of_tiles_is_predicted_as_each_tile_alone():
     assert len(batched) == 5
     for tile, probs in zip(tiles, batched):
         assert np.allclose(probs, predictor(tile), atol=1e-5)
+
+
+def test_a_small_plane_is_predicted_in_one_go_as_tiles_would(monkeypatch):
+    """Up to 512 px a side a 2D plane is one tile (overlapping 256 px tiles would compute it
+    ~2.3 times over); the classes are those the tiles give but for seams, and larger planes
+    are still tiled."""
+    from napari_frugalseg.core.config import new_model_config
+    from napari_frugalseg.core.model import build_model
+    from napari_frugalseg.core.predict import Predictor, predict_image, run_to_end
+
+    config = new_model_config(("a", "b", "c"), 1, 2, width=4, depth=2)
+    torch.manual_seed(0)
+    model = build_model(config)
+    calls = []
+    outputs = Predictor.outputs
+    monkeypatch.setattr(Predictor, "outputs",
+                        lambda self, tile, **kw: calls.append(tile.shape) or outputs(self, tile, **kw))
+    image = np.random.default_rng(3).random((1, 512, 512)).astype(np.float32)
+    whole = run_to_end(predict_image(model, config, image)).classes
+    assert calls == [(1, 512, 512)]
+    calls.clear()
+    tiled = run_to_end(predict_image(model, config, image, tile=(256, 256))).classes
+    assert len(calls) == 9 and np.mean(whole == tiled) > 0.98
+    calls.clear()
+    run_to_end(predict_image(model, config, np.zeros((1, 600, 300), np.float32)))
+    assert calls and all(shape[1:] == (256, 256) for shape in calls)
