@@ -128,6 +128,8 @@ def test_trained_model_knows_what_it_leans_to(blobs, monkeypatch):
 class _Ramp(torch.nn.Module):
     """A stand-in model: class b the more likely the brighter the pixel."""
 
+    ndim = 2  # as a 2D U-Net's
+
     def __init__(self, scale: float = 4.0, offset: float = 0.5):
         super().__init__()
         self.scale = torch.nn.Parameter(torch.tensor(scale))

@@ -29,7 +29,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def autocast_dtype(device: torch.device, ndim: int = 2) -> torch.dtype | None:
     """The reduced precision for mixed-precision training of an ``ndim``-D net on ``device``,
-    or None for float32.
+    and for its predictions (``predict.Predictor``), or None for float32.
 
     float16 on CUDA. bfloat16 for 2D nets on CPUs with AVX512-BF16 or AMX instructions (1.7x per
     training step of the default 2D net on a 2-core AMD EPYC, ``benchmarks/step_speed.py``);

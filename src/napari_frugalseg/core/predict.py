@@ -12,6 +12,7 @@ import torch
 
 from .bundle import check_image_fits
 from .config import ModelConfig
+from .device import autocast_dtype
 from .model import UNet
 from .priors import estimate_prior, shift_members
 from .sampling import percentile_normalize
@@ -99,10 +100,11 @@ class Predictor:
         for model in self.models:
             was_training = model.training
             model.eval()
+            dtype = autocast_dtype(self.device, model.ndim)  # as training: where it is fast
             try:
                 for dims in self.flips:
                     xi = torch.flip(x, dims) if dims else x
-                    with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
+                    with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
                         logits = model(xi)
                     p = torch.softmax(logits.float(), 1)
                     out.append((torch.flip(p, dims) if dims else p).cpu())
