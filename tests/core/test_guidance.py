@@ -172,6 +172,9 @@ def test_proposals_are_the_most_uncertain_disjoint_squares():
     top, second = propose(stack, n=2, size=10)
     assert (top.z, top.y, top.x) == (3, 15, 15) and stack[top.z][top.box].min() == 1
     assert (second.z, second.y, second.x) == (0, 30, 30)
+    series = stack.reshape(1, 5, 40, 40).repeat(2, axis=0)  # (T, Z, Y, X): the planes in turn
+    series[0] = 0
+    assert [(p.z, p.y, p.x) for p in propose(series, n=2, size=10)] == [(8, 15, 15), (5, 30, 30)]
 
 
 def test_squares_labelled_already_are_not_proposed_again():

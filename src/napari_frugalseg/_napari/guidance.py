@@ -38,8 +38,8 @@ def proposer(ctl: Controller, image: Image, n: int = 5,
     """For the worker: the ``n`` most uncertain squares of a prediction of ``image`` that are
     not scribbled yet (the scribbles as they are now, copied here on the GUI thread)."""
     scribbles = L.find(ctl.viewer, image, "scribbles")
-    labelled = None if scribbles is None else L.planes(np.asarray(scribbles.data) > 0)
-    return lambda pred: propose(L.planes(pred.uncertainty), n, size, labelled=labelled)
+    labelled = None if scribbles is None else np.asarray(scribbles.data) > 0
+    return lambda pred: propose(pred.uncertainty, n, size, labelled=labelled)
 
 
 def show_proposals(ctl: Controller, image: Image, found: list[Proposal]) -> str:

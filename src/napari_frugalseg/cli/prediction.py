@@ -12,6 +12,7 @@ from .errors import check_outputs_spare_inputs
 
 
 def predict(args) -> int:
+    import numpy as np
     from tqdm import tqdm
 
     from napari_frugalseg.core.bundle import check_image_fits, load_bundle
@@ -68,17 +69,11 @@ def predict(args) -> int:
                 line += f" (uncertainty score {result.score:.4f})"
             print(line)
             if args.propose:
-                u = result.uncertainty  # a time series of stacks: its planes, counted in turn
-                found = propose(u.reshape(-1, *u.shape[-2:]) if u.ndim > 3 else u,
-                                args.propose, args.propose_size)
+                found = propose(result.uncertainty, args.propose, args.propose_size)
                 proposals += [(path.stem, rank, p) for rank, p in enumerate(found, 1)]
                 for rank, p in enumerate(found, 1):
-                    if p.z is None:
-                        where = ""
-                    elif u.ndim > 3:
-                        where = "time point {}, slice {}, ".format(*divmod(p.z, u.shape[1]))
-                    else:
-                        where = f"slice {p.z}, "
+                    plane = () if p.z is None else np.unravel_index(p.z, image.shape[1:-2])
+                    where = ["", "slice {}, ", "time point {}, slice {}, "][len(plane)].format(*plane)
                     print(f"  label here next #{rank}: {where}y {p.y}, x {p.x} "
                           f"({p.size} px square, uncertainty {p.score:.3f})")
         if args.uncertainty:

@@ -14,7 +14,7 @@ from .io import write_csv
 
 @dataclass
 class Proposal:
-    z: int | None  # slice of a stack, None for a 2D image
+    z: int | None  # slice of a stack (of a series: its planes counted in turn), None in 2D
     y: int  # centre
     x: int
     size: int  # side of the square, pixels
@@ -30,16 +30,17 @@ def propose(uncertainty: np.ndarray, n: int = 5, size: int = 64, z_gap: int = 2,
             labelled: np.ndarray | None = None, max_labelled: float = 0.02) -> list[Proposal]:
     """``n`` non-overlapping squares of side ``size`` with the highest mean uncertainty.
 
-    ``uncertainty`` is a per-pixel map (Y, X) or a stack (Z, Y, X), e.g. ``Prediction.uncertainty``.
-    In a stack squares may lie on any slice; two squares less than ``z_gap`` slices apart never
+    ``uncertainty`` is a per-pixel map (Y, X), a stack (Z, Y, X) or a series of stacks (T, Z, Y,
+    X), taken as the stack of all its planes, e.g. ``Prediction.uncertainty``. In a stack squares
+    may lie on any slice; two squares less than ``z_gap`` slices apart never
     overlap (neighbouring slices look alike: a stroke on one teaches about the other).
     ``labelled`` (same shape, e.g. scribbles > 0) leaves out squares of which more than
     ``max_labelled`` is labelled already: where the user has just drawn, the model may still be
     unsure, but more strokes there teach it less than strokes elsewhere.
     """
     u = np.asarray(uncertainty, np.float32)
-    stack = u.ndim == 3
-    planes = u if stack else u[None]
+    stack = u.ndim >= 3
+    planes = u.reshape(-1, *u.shape[-2:])
     size = int(min(size, *planes.shape[1:]))
     h = size // 2
 

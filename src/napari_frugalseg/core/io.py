@@ -59,9 +59,9 @@ def to_channels_first(array: np.ndarray, name: str, channel_axis: int | str | No
         raise FrugalsegError(f"{name}: pixel type {a.dtype} is not numeric")
     if channel_axis == NO_CHANNELS:
         return a[None]
-    if channel_axis is not None and not isinstance(channel_axis, int):
-        raise FrugalsegError(f"{name}: channel axis {channel_axis!r} is neither a number nor '{NO_CHANNELS}'")
     if channel_axis is not None:
+        if not isinstance(channel_axis, int):
+            raise FrugalsegError(f"{name}: channel axis {channel_axis!r} is neither a number nor '{NO_CHANNELS}'")
         if not -a.ndim <= channel_axis < a.ndim or a.ndim < 3:
             raise FrugalsegError(f"{name}: no channel axis {channel_axis} in an image of shape {a.shape}")
         return np.moveaxis(a, channel_axis, 0)

@@ -39,7 +39,7 @@ class PredictProgress:
 
 
 # a 2D plane up to this many px a side is predicted as one tile: overlapping 256 px tiles
-# compute a 512 px plane ~2.3 times over, at the same Dice (benchmark notes, Prediction tiles)
+# compute a 512 px plane 2.25 times over, at the same Dice (benchmark notes, Prediction tiles)
 WHOLE_PLANE = 512
 
 
