@@ -182,6 +182,31 @@ def test_channels_first_images_with_channel_axis(tmp_path, files, capsys):
                            "--channel-axis", "5", "--out", str(tmp_path / "o")], "two.tif", "no channel axis 5")
 
 
+def test_axes_declared_by_imagej_and_ome_tiffs(tmp_path, files):
+    """Fiji's hyperstacks and OME-TIFFs say which axis holds channels: a (C, Y, X) file of 2
+    channels trains a 2-channel model without --channel-axis, a grey (T, Z, Y, X) file reads as
+    a time series, not as channels; --channel-axis still overrides the file."""
+    from napari_frugalseg.core.io import read_image
+
+    img = tifffile.imread(files["img"])
+    two = tmp_path / "two.tif"
+    tifffile.imwrite(two, np.stack([img, img[::-1]]), imagej=True, metadata={"axes": "CYX"})
+    assert main(["train", "--image", str(two), "--labels", str(files["lab"]), "--out", str(tmp_path / "m"),
+                 *FAST]) == 0
+    assert load_bundle(tmp_path / "m").config.in_channels == 2
+    assert read_image(two, "none").shape == (1, 2, 48, 40)  # the option wins
+
+    series = np.zeros((2, 3, 48, 40), np.uint16)
+    for name, kind in (("series.tif", {"imagej": True}), ("series.ome.tif", {"ome": True})):
+        tifffile.imwrite(tmp_path / name, series, metadata={"axes": "TZYX"}, **kind)
+        assert read_image(tmp_path / name).shape == (1, 2, 3, 48, 40), name
+    tifffile.imwrite(tmp_path / "zc.tif", np.zeros((3, 2, 48, 40), np.uint16), imagej=True,
+                     metadata={"axes": "ZCYX"})
+    assert read_image(tmp_path / "zc.tif").shape == (2, 3, 48, 40)
+    tifffile.imwrite(tmp_path / "plain.tif", series)  # no axes declared: T read as 2 channels
+    assert read_image(tmp_path / "plain.tif").shape == (2, 3, 48, 40)
+
+
 def test_a_mask_as_the_image_trains_and_predicts(tmp_path, files):
     """A boolean image (a thresholded mask) is an image like any other (it raised a TypeError
     from numpy in the normalisation)."""
@@ -293,8 +318,8 @@ def test_sessions_lists_autosaves_and_removes_only_old_ones_when_asked(tmp_path,
 def test_a_time_series_of_stacks_with_a_3d_model(tmp_path, capsys):
     """(T, Z, Y, X) grey files with --channel-axis none: strokes on one time point train a 3D
     model, predict writes a (T, Z, Y, X) mask that finds the cube in the other time point, and
-    proposals name a time point and slice. Without the option the 4D file reads as channels
-    and the error says what to do."""
+    proposals name a time point and slice; a 2D model takes it plane by plane. Without the
+    option the 4D file reads as channels and the error says what to do."""
     rng = np.random.default_rng(0)
     series = rng.random((2, 6, 40, 40)).astype(np.float32)
     series[:, 1:5, 10:30, 10:30] += 2
@@ -307,8 +332,12 @@ def test_a_time_series_of_stacks_with_a_3d_model(tmp_path, capsys):
     train = ["train", "--image", str(image), "--labels", str(labels), "--max-steps", "30",
              "--width", "4", "--depth", "2", "--patch-size", "32", "--batch-size", "2"]
     _expect_error(capsys, train + ["--out", str(tmp_path / "x"), "--ndim", "3"], "--channel-axis none")
-    _expect_error(capsys, train + ["--out", str(tmp_path / "x"), "--channel-axis", "none"],
-                  "a 2D model takes 2, or 3 as a series", "needs --ndim 3")
+    # a 2D model takes the series plane by plane
+    assert main(train[:5] + [*FAST, "--out", str(tmp_path / "m2"), "--channel-axis", "none"]) == 0
+    assert main(["predict", "--model", str(tmp_path / "m2"), "--image", str(image), "--out",
+                 str(tmp_path / "out2"), "--channel-axis", "none", "--probabilities"]) == 0
+    assert tifffile.imread(tmp_path / "out2" / "t.tif").shape == (2, 6, 40, 40)
+    assert tifffile.imread(tmp_path / "out2" / "t_probabilities.tif").shape == (2, 2, 6, 40, 40)
     assert main(train + ["--out", str(tmp_path / "m"), "--ndim", "3", "--channel-axis", "none"]) == 0
     capsys.readouterr()
     assert main(["predict", "--model", str(tmp_path / "m"), "--image", str(image), "--out",

@@ -8,6 +8,7 @@ import numpy as np
 from napari.layers import Image, Labels, Shapes
 from napari.utils.colormaps import DirectLabelColormap
 
+from ..core.axes import planes
 from ..core.errors import FrugalsegError
 from ..core.io import check_finite
 
@@ -25,16 +26,6 @@ def full_resolution(image: Image):
 def spatial_shape(image: Image) -> tuple[int, ...]:
     shape = full_resolution(image).shape
     return tuple(shape[:-1] if image.rgb else shape)
-
-
-def planes(array: np.ndarray, keep: int = 0, ndim: int = 2) -> np.ndarray:
-    """The array as a ``ndim``-D model sees it: several axes before the model's own (a time
-    series of stacks for a 2D model) flattened in C order into one, a series of planes
-    (N, Y, X), or of stacks (N, Z, Y, X) for a 3D model; the first ``keep`` axes (channels)
-    stay as they are. Others as they are."""
-    if array.ndim - keep <= ndim + 1:
-        return array
-    return array.reshape(*array.shape[:keep], -1, *array.shape[-ndim:])
 
 
 def plane_index(shape: Sequence[int], z: int | None) -> tuple[int, ...]:

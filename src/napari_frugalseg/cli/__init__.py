@@ -29,8 +29,8 @@ def _channel_axis_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channel-axis", type=channel_axis, default=None, metavar="AXIS",
                    help="the axis of the image files that holds channels, e.g. 0 for a (C, Y, X) "
                    "TIFF, or 'none': every axis is spatial, e.g. a (T, Z, Y, X) time series of "
-                   "stacks for --ndim 3 (default: a last axis of 3 or 4 is colour; other 3D "
-                   "images are stacks)")
+                   "stacks (default: the axes a Fiji hyperstack or OME-TIFF declares; else a "
+                   "last axis of 3 or 4 is colour, other 3D images are stacks)")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -10,11 +10,15 @@ from napari_frugalseg.core.errors import FrugalsegError
 
 from .errors import check_outputs_spare_inputs
 
+# where a proposal lies, by the number of axes before the plane's
+PLACES = {0: "", 1: "slice {}, ", 2: "time point {}, slice {}, "}
+
 
 def predict(args) -> int:
     import numpy as np
     from tqdm import tqdm
 
+    from napari_frugalseg.core.axes import planes
     from napari_frugalseg.core.bundle import check_image_fits, load_bundle
     from napari_frugalseg.core.device import resolve_device
     from napari_frugalseg.core.guidance import propose, write_proposals
@@ -30,18 +34,25 @@ def predict(args) -> int:
     suffixes = ["", "_probabilities", "_uncertainty", "_disagreement"]
     check_outputs_spare_inputs([args.out / f"{p.stem}{s}.tif" for p in args.image for s in suffixes],
                                args.image)
+    ndim = bundle.config.ndim
+
+    def read(path: Path):
+        """The image as read, and as the model sees it (a time series as one series)."""
+        image = read_image(path, args.channel_axis)
+        return image, planes(image, keep=1, ndim=ndim)
+
     # check every input first so that a bad one leaves no partial output behind
     for path in args.image:
-        check_image_fits(bundle.config, read_image(path, args.channel_axis), str(path))
+        check_image_fits(bundle.config, read(path)[1], str(path))
     maps = args.uncertainty or args.propose > 0
     several = len(bundle.models) > 1 or args.tta
     written: list[Path] = []
     scores, proposals = [], []
     try:
         for path in args.image:
-            image = read_image(path, args.channel_axis)
+            image, seen = read(path)
             gen = predict_image(
-                bundle.models, bundle.config, image, device, probabilities=args.probabilities,
+                bundle.models, bundle.config, seen, device, probabilities=args.probabilities,
                 name=str(path), tta=args.tta, uncertainty=maps,
                 prior_correction=args.prior_correction,
             )
@@ -62,7 +73,9 @@ def predict(args) -> int:
                 if several:
                     out["_disagreement"] = result.disagreement
                 scores.append((path.stem, f"{result.score:.6f}"))
-            for suffix, array in out.items():
+            spatial = image.shape[1:]
+            for suffix, array in out.items():  # a time series: back from its planes
+                array = array.reshape(*array.shape[:array.ndim - len(seen.shape[1:])], *spatial)
                 written.append(write_tiff(args.out / f"{path.stem}{suffix}.tif", array))
             line = f"{path} -> {args.out / (path.stem + '.tif')}"
             if args.uncertainty:
@@ -72,8 +85,8 @@ def predict(args) -> int:
                 found = propose(result.uncertainty, args.propose, args.propose_size)
                 proposals += [(path.stem, rank, p) for rank, p in enumerate(found, 1)]
                 for rank, p in enumerate(found, 1):
-                    plane = () if p.z is None else np.unravel_index(p.z, image.shape[1:-2])
-                    where = ["", "slice {}, ", "time point {}, slice {}, "][len(plane)].format(*plane)
+                    plane = () if p.z is None else tuple(map(int, np.unravel_index(p.z, image.shape[1:-2])))
+                    where = PLACES[len(plane)].format(*plane) if len(plane) in PLACES else f"plane {plane}, "
                     print(f"  label here next #{rank}: {where}y {p.y}, x {p.x} "
                           f"({p.size} px square, uncertainty {p.score:.3f})")
         if args.uncertainty:

@@ -41,6 +41,7 @@ def _load_training(args):
 def train(args) -> int:
     from tqdm import tqdm
 
+    from napari_frugalseg.core.axes import planes
     from napari_frugalseg.core.bundle import check_model_target, load_bundle, save_bundle
     from napari_frugalseg.core.config import new_model_config
     from napari_frugalseg.core.ensemble import EnsembleTrainer
@@ -99,15 +100,14 @@ def train(args) -> int:
         path = resolve_model(args.init)
         init = load_bundle(path)
     ndim = args.ndim or (init.config.ndim if init else 2)
-    for image, source in zip(images, sources):
-        if image.ndim - 1 < ndim:
+    data_shape = list(images[0].shape)
+    for i, source in enumerate(sources):
+        if images[i].ndim - 1 < ndim:
             raise FrugalsegError(f"{source}: a 3D model (--ndim 3) needs a 3D stack")
-        if image.ndim - 1 > ndim + 1:
-            raise FrugalsegError(
-                f"{source}: {image.ndim - 1} spatial axes {image.shape[1:]}; a {ndim}D model takes "
-                f"{ndim}, or {ndim + 1} as a series" + ("; a time series of stacks needs --ndim 3"
-                                                        if ndim == 2 else "")
-            )
+        # a time series (of stacks, for a 2D model) is one series of planes (stacks)
+        images[i], labels[i] = planes(images[i], keep=1, ndim=ndim), planes(labels[i], ndim=ndim)
+        if weights and weights[i] is not None:
+            weights[i] = planes(weights[i], ndim=ndim)
     if init:
         if names is None:
             same = init.config.n_classes == n_classes
@@ -158,7 +158,7 @@ def train(args) -> int:
         bar.close()
     if trainer.step == 0:
         raise FrugalsegError(f"{args.out}: interrupted before the first step; nothing saved")
-    info = {"data_shape": list(images[0].shape), "val_score": trainer.val_score}
+    info = {"data_shape": data_shape, "val_score": trainer.val_score}
     save_bundle(args.out, trainer.models, trainer.config, tc, trainer.history, info)
     if args.name:
         print(f"kept in the library as '{args.name}': {add_model(args.out, args.name)}")

@@ -83,8 +83,31 @@ def check_finite(image: np.ndarray, name: str) -> None:
         raise FrugalsegError(f"{name}: image contains NaN or infinite values")
 
 
+def declared_channel_axis(path: str | os.PathLike) -> int | str | None:
+    """The channel axis an ImageJ hyperstack or OME-TIFF declares (Fiji's axes, e.g. ``ZCYX``):
+    the place of its C axis, ``NO_CHANNELS`` when it has none (grey: every axis spatial or
+    time), None where the file declares nothing to go by (other files, RGB samples)."""
+    if Path(path).suffix.lower() not in (".tif", ".tiff"):
+        return None
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if not (tif.is_imagej or tif.is_ome):
+                return None
+            axes = tif.series[0].axes
+    except Exception:  # read_array says what is wrong with the file
+        return None
+    if "S" in axes or not set(axes) <= set("TZCYX"):
+        return None
+    return axes.index("C") if "C" in axes else NO_CHANNELS
+
+
 def read_image(path: str | os.PathLike, channel_axis: int | str | None = None) -> np.ndarray:
-    """A checked image as (C, *spatial)."""
+    """A checked image as (C, *spatial); without ``channel_axis``, the one the file declares
+    (``declared_channel_axis``), else ``to_channels_first``'s default reading."""
+    if channel_axis is None:
+        channel_axis = declared_channel_axis(path)
     image = to_channels_first(read_array(path), str(path), channel_axis)
     check_finite(image, str(path))
     return image
