@@ -52,6 +52,24 @@ def test_train_then_predict_writes_class_values(tmp_path, files, capsys):
     np.testing.assert_allclose(probs.sum(0), 1, atol=1e-4)
 
 
+def test_predict_a_folder_of_images(tmp_path, files, capsys):
+    """A folder given as --image stands for its image files (other files left alone)."""
+    assert _train(files, tmp_path / "m") == 0
+    folder = tmp_path / "in"
+    folder.mkdir()
+    img = tifffile.imread(files["img"])
+    for name in ("x.tif", "y.tif", ".hidden.tif"):
+        tifffile.imwrite(folder / name, img)
+    (folder / "notes.txt").write_text("not an image")
+    assert main(["predict", "--model", str(tmp_path / "m"), "--image", str(folder), "--out",
+                 str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.tif", "y.tif"]
+    (tmp_path / "empty").mkdir()
+    capsys.readouterr()
+    _expect_error(capsys, ["predict", "--model", str(tmp_path / "m"), "--image", str(tmp_path / "empty"),
+                           "--out", str(tmp_path / "o2")], "empty", "no image file")
+
+
 def test_warm_start_from_an_earlier_model(tmp_path, files):
     assert _train(files, tmp_path / "m1") == 0
     assert _train(files, tmp_path / "m2", "--init", str(tmp_path / "m1")) == 0

@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("predict", help="segment images with a trained model")
     q.add_argument("--model", required=True, help="model folder or library name")
-    q.add_argument("--image", nargs="+", required=True, type=Path)
+    q.add_argument("--image", nargs="+", required=True, type=Path,
+                   help="image files, or folders: their image files")
     q.add_argument("--out", required=True, type=Path, help="folder for <stem>.tif masks")
     _channel_axis_option(q)
     q.add_argument("--probabilities", action="store_true", help="also <stem>_probabilities.tif")

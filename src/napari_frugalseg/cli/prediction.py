@@ -22,10 +22,11 @@ def predict(args) -> int:
     from napari_frugalseg.core.bundle import check_image_fits, load_bundle
     from napari_frugalseg.core.device import resolve_device
     from napari_frugalseg.core.guidance import propose, write_proposals
-    from napari_frugalseg.core.io import read_image, write_csv, write_tiff
+    from napari_frugalseg.core.io import image_files, read_image, write_csv, write_tiff
     from napari_frugalseg.core.library import resolve_model
     from napari_frugalseg.core.predict import predict_image
 
+    args.image = image_files(args.image)
     device = resolve_device(args.device)
     bundle = load_bundle(resolve_model(args.model), device)
     stems = [p.stem for p in args.image]

@@ -43,6 +43,22 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
         raise FrugalsegError(f"{path}: cannot be read as an image ({exc})") from None
 
 
+def image_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """The files to read: each folder among ``paths`` stands for the image files in it (by
+    name; hidden files skipped), other paths as they are (``read_array`` checks them)."""
+    files = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                       and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise FrugalsegError(f"{path}: a folder with no image file ({', '.join(IMAGE_SUFFIXES)}) in it")
+        files += found
+    return files
+
+
 NO_CHANNELS = "none"  # as a channel axis: the image has none, every axis is spatial
 
 
