@@ -386,6 +386,32 @@ def test_a_multiscale_image_trains_and_previews_at_full_resolution(widget, qtbot
     assert np.count_nonzero(preview) > 0.9 * preview.size  # the whole image is on screen
 
 
+def test_a_pyramid_too_big_for_memory_is_refused_before_any_layer(widget, monkeypatch):
+    """A whole-slide pyramid whose finest level would not fit in memory: a message naming the
+    layer and its size, no layer made for it; a pyramid that fits is taken."""
+    from napari_frugalseg._napari import layers
+
+    viewer = widget.viewer
+    big = np.zeros((4096, 4096), np.uint8)
+    viewer.add_image([big, big[::4, ::4], big[::16, ::16]], name="slide", multiscale=True)
+    need = 4096 * 4096 * (layers.HELD_PER_PIXEL + layers.HELD_PER_CHANNEL)
+    monkeypatch.setattr(layers, "available_bytes", lambda device: need)  # 0.8 of it is usable
+    widget.image_combo.setCurrentText("slide")
+    assert widget.pick_image() is None
+    text = widget.status.text()
+    assert "layer 'slide': its finest level (4096 x 4096 px)" in text and "GiB is free" in text
+    assert [layer.name for layer in viewer.layers] == ["slide"] and widget.ctl.image is None
+    from napari_frugalseg.core.config import ModelConfig
+    from napari_frugalseg.core.model import build_model
+
+    widget.ctl.config = ModelConfig(classes=("a", "b"), width=4, depth=2)
+    widget.ctl.models = [build_model(widget.ctl.config)]
+    assert not widget.predict_all()  # Predict all on it, never picked: the same message
+    assert "layer 'slide': its finest level" in widget.status.text()
+    monkeypatch.setattr(layers, "available_bytes", lambda device: 2 * need)
+    assert widget.pick_image().data.shape == (4096, 4096)
+
+
 def test_adding_a_class_keeps_the_model_and_its_training(widget, qtbot, paint):
     """A class added to the table while training runs: the run goes on (its model cannot take
     the new class's strokes), and the next Train keeps what the model learned, with a new

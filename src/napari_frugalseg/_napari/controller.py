@@ -100,6 +100,8 @@ class Controller:
 
     def select_image(self, image: Image | None, scribbles: Labels | None = None) -> Labels | None:
         """Make ``image`` current; use ``scribbles`` or its own scribble layer (created)."""
+        if image is not None:
+            L.check_fits_in_memory(image)
         self.image = image
         if image is None:
             return None

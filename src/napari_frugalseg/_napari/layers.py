@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 from napari.layers import Image, Labels, Shapes
 from napari.utils.colormaps import DirectLabelColormap
 
 from ..core.axes import planes
+from ..core.device import available_bytes
 from ..core.errors import FrugalsegError
 from ..core.io import check_finite
 
@@ -26,6 +29,33 @@ def full_resolution(image: Image):
 def spatial_shape(image: Image) -> tuple[int, ...]:
     shape = full_resolution(image).shape
     return tuple(shape[:-1] if image.rgb else shape)
+
+
+# bytes per pixel the plugin holds for an image beyond its pixels: scribbles and prediction (1
+# each), the uncertainty layer (4), a training run's coded labels (4), Predict all's
+# uncertainty and disagreement (8); and per channel, the normalised float32 copy (4)
+HELD_PER_PIXEL, HELD_PER_CHANNEL = 18, 4
+
+
+def check_fits_in_memory(image: Image) -> None:
+    """Refuse an image whose full-resolution layers and working copies would not fit in the
+    free memory (e.g. a whole-slide pyramid), before anything is made for it."""
+    data = full_resolution(image)
+    shape = spatial_shape(image)
+    channels = 3 if image.rgb else 1
+    need = math.prod(shape) * (HELD_PER_PIXEL + HELD_PER_CHANNEL * channels)
+    if not isinstance(data, np.ndarray):  # a lazy array (dask, zarr) is read whole
+        need += int(getattr(data, "nbytes", 0))
+    free = available_bytes(torch.device("cpu"))
+    if free is None or need <= 0.8 * free:
+        return
+    what = "its finest level" if image.multiscale else "it"
+    raise FrugalsegError(
+        f"layer '{image.name}': {what} ({' x '.join(map(str, shape))} px) would need about "
+        f"{need / 2**30:.1f} GiB for scribbles, prediction and training at full resolution, but "
+        f"{free / 2**30:.1f} GiB is free; open a crop of the region to segment (or a coarser "
+        "level) as its own layer"
+    )
 
 
 def plane_index(shape: Sequence[int], z: int | None) -> tuple[int, ...]:

@@ -63,6 +63,8 @@ def prediction_job(ctl: Controller, image: Image | None, work: Callable[[Predict
         raise FrugalsegError("pick an image layer first")
     if ctl.model is None:
         raise FrugalsegError("no model yet: train or load one first")
+    if L.find(ctl.viewer, image, "prediction") is None:  # nothing made for it yet
+        L.check_fits_in_memory(image)
     array = L.image_array(image, ctl.config.ndim)
     models, config, name, s = list(ctl.models), ctl.config, image.name, ctl.settings
     check_image_fits(config, array, f"layer '{name}'")

@@ -3,6 +3,8 @@ reduced precision it computes fast in."""
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .errors import FrugalsegError
@@ -45,3 +47,20 @@ def autocast_dtype(device: torch.device, ndim: int = 2) -> torch.dtype | None:
             if getattr(cpu, check, lambda: False)():
                 return torch.bfloat16
     return None
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Free memory on ``device`` (the host's for a CPU or MPS), None when it cannot be told."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None

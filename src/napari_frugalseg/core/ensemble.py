@@ -9,35 +9,17 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 from collections.abc import Generator, Sequence
 
 import numpy as np
 import torch
 
 from .config import ModelConfig, TrainConfig
-from .device import resolve_device
+from .device import available_bytes, resolve_device
 from .errors import FrugalsegError
 from .model import UNet, build_model
 from .predict import Predictor
 from .train import Trainer, TrainingData, TrainProgress
-
-
-def available_bytes(device: torch.device) -> int | None:
-    """Free memory where the models will live (None when it cannot be told)."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def check_ensemble_fits(config: ModelConfig, members: int, batch_size: int,
