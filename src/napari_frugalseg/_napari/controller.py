@@ -98,9 +98,13 @@ class Controller:
         return [layer for layer in self.viewer.layers if isinstance(layer, Image)
                 and layer.metadata.get("role") is None]
 
-    def select_image(self, image: Image | None, scribbles: Labels | None = None) -> Labels | None:
-        """Make ``image`` current; use ``scribbles`` or its own scribble layer (created)."""
+    def select_image(self, image: Image | None, scribbles: Labels | None = None,
+                     channels_first: bool | None = None) -> Labels | None:
+        """Make ``image`` current; use ``scribbles`` or its own scribble layer (created).
+        ``channels_first``: read its first axis as channels (True) or not (None: as before)."""
         if image is not None:
+            if channels_first is not None:
+                L.set_channels_first(self.viewer, image, channels_first)
             L.check_fits_in_memory(image)
         self.image = image
         if image is None:

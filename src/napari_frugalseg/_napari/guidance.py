@@ -51,8 +51,8 @@ def show_proposals(ctl: Controller, image: Image, found: list[Proposal]) -> str:
         ndim = len(shape)
         layer = ctl.viewer.add_shapes(
             name=image.name + L.SUFFIX["proposals"], ndim=ndim, edge_color="yellow",
-            face_color="transparent", edge_width=3, scale=image.scale[:ndim],
-            translate=image.translate[:ndim], metadata={L.META: image.name, "role": "proposals"},
+            face_color="transparent", edge_width=3, scale=image.scale[-ndim:],
+            translate=image.translate[-ndim:], metadata={L.META: image.name, "role": "proposals"},
         )
     layer.data = []  # (setting data and then shape_type fails in napari for more than 3 axes)
     layer.add_rectangles([_rectangle(p, shape) for p in found])

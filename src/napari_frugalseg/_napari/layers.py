@@ -16,6 +16,7 @@ from ..core.errors import FrugalsegError
 from ..core.io import check_finite
 
 META = "frugalseg_image"  # metadata key linking our layers to their image layer
+CHANNELS_FIRST = "frugalseg_channels_first"  # image metadata: its first axis holds channels
 SUFFIX = {"scribbles": " scribbles", "prediction": " prediction", "uncertainty": " uncertainty",
           "instances": " instances", "consensus": " consensus", "agreement": " agreement",
           "disagreement": " disagreement", "proposals": " label here next"}
@@ -26,9 +27,38 @@ def full_resolution(image: Image):
     return image.data[0] if image.multiscale else image.data
 
 
+def channels_first(image: Image) -> bool:
+    """Whether the layer's first axis holds channels (a (C, Y, X) or (C, Z, Y, X) layer, as the
+    user said, e.g. from napari's *Merge to stack* of one layer per channel)."""
+    return bool(image.metadata.get(CHANNELS_FIRST)) and not image.rgb and image.ndim >= 3
+
+
 def spatial_shape(image: Image) -> tuple[int, ...]:
     shape = full_resolution(image).shape
-    return tuple(shape[:-1] if image.rgb else shape)
+    return tuple(shape[:-1] if image.rgb else shape[1:] if channels_first(image) else shape)
+
+
+def set_channels_first(viewer, image: Image, on: bool) -> None:
+    """Read the layer's first axis as channels (or as slices again); refused for a layer with
+    no such axis, and once our layers were made for the other reading."""
+    if on == channels_first(image):
+        return
+    if on and (image.rgb or image.ndim < 3):
+        raise FrugalsegError(f"layer '{image.name}' has no axis before its planes to read as channels")
+    made = [layer.name for role in ("scribbles", "prediction", "uncertainty")
+            if (layer := find(viewer, image, role)) is not None]
+    if made:
+        raise FrugalsegError(
+            f"layers {', '.join(repr(n) for n in made)} were made for '{image.name}' read the "
+            f"other way; delete them to read its first axis as {'channels' if on else 'slices'}"
+        )
+    image.metadata[CHANNELS_FIRST] = on
+
+
+def channel_count(image: Image) -> int:
+    """Channels a model of this image takes: 3 for RGB(A), the first axis's length for a
+    channels-first layer, else 1."""
+    return 3 if image.rgb else full_resolution(image).shape[0] if channels_first(image) else 1
 
 
 # bytes per pixel the plugin holds for an image beyond its pixels: scribbles and prediction (1
@@ -42,7 +72,7 @@ def check_fits_in_memory(image: Image) -> None:
     free memory (e.g. a whole-slide pyramid), before anything is made for it."""
     data = full_resolution(image)
     shape = spatial_shape(image)
-    channels = 3 if image.rgb else 1
+    channels = channel_count(image)
     need = math.prod(shape) * (HELD_PER_PIXEL + HELD_PER_CHANNEL * channels)
     if not isinstance(data, np.ndarray):  # a lazy array (dask, zarr) is read whole
         need += int(getattr(data, "nbytes", 0))
@@ -65,10 +95,14 @@ def plane_index(shape: Sequence[int], z: int | None) -> tuple[int, ...]:
 
 
 def image_array(image: Image, ndim: int = 2) -> np.ndarray:
-    """The image as (C, *spatial) for a ``ndim``-D model: RGB(A) -> 3 channels, otherwise
-    one; a time series as one series of planes or stacks (``planes``)."""
+    """The image as (C, *spatial) for a ``ndim``-D model: RGB(A) -> 3 channels, a
+    channels-first layer as it is, otherwise one; a time series as one series of planes or
+    stacks (``planes``)."""
     data = np.asarray(full_resolution(image))
-    array = np.moveaxis(data[..., :3], -1, 0) if image.rgb else data[None]
+    if image.rgb:
+        array = np.moveaxis(data[..., :3], -1, 0)
+    else:
+        array = data if channels_first(image) else data[None]
     check_finite(array, f"layer '{image.name}'")
     return planes(array, keep=1, ndim=ndim)
 
@@ -111,8 +145,8 @@ def ensure_labels(viewer, image: Image, role: str, colors: Sequence[str]) -> Lab
             np.zeros(spatial_shape(image), np.uint8),
             name=image.name + SUFFIX[role],
             metadata={META: image.name, "role": role},
-            scale=image.scale[: len(spatial_shape(image))],
-            translate=image.translate[: len(spatial_shape(image))],
+            scale=image.scale[-len(spatial_shape(image)):],
+            translate=image.translate[-len(spatial_shape(image)):],
             opacity=0.5 if role == "prediction" else 0.8,
         )
     elif not isinstance(layer, Labels):
@@ -156,7 +190,7 @@ def add_image_overlay(viewer, image: Image, role: str, data: np.ndarray, **kwarg
     """Add our Image layer of ``role`` (e.g. uncertainty) for ``image``."""
     return viewer.add_image(
         data, name=image.name + SUFFIX[role], metadata={META: image.name, "role": role},
-        scale=image.scale[: data.ndim], translate=image.translate[: data.ndim], **kwargs,
+        scale=image.scale[-data.ndim:], translate=image.translate[-data.ndim:], **kwargs,
     )
 
 

@@ -51,7 +51,7 @@ def _session(ctl: Controller) -> Session:
         complete = list(layer.metadata.get(imperfect.COMPLETE) or [])
         regions = imperfect.regions_record(ctl.viewer, layer)
         items.append(SessionImage(image.name, np.asarray(layer.data), source, data, image.rgb,
-                                  complete, regions))
+                                  L.channels_first(image), complete, regions))
     classes = [{"name": c.name, "color": c.color} for c in ctl.classes]
     kept = ("ndim", "patch_size", "robust_q", "scale_jitter")  # how this project trains
     return Session(items, classes, {k: getattr(ctl.settings, k) for k in kept})
@@ -73,7 +73,7 @@ def autosave_model(ctl: Controller) -> None:
 def model_info(ctl: Controller) -> dict:
     """What the model library lists beside the classes: data shape and validation score."""
     image = ctl.image
-    shape = [3 if image.rgb else 1, *L.spatial_shape(image)] if image is not None else None
+    shape = [L.channel_count(image), *L.spatial_shape(image)] if image is not None else None
     return {"data_shape": shape, "val_score": ctl.val_score}
 
 
@@ -96,7 +96,7 @@ def start_from(ctl: Controller, path: str | os.PathLike) -> None:
     bundle = load_bundle(path)
     names = tuple(c.name for c in ctl.classes)
     ndim = bundle.config.ndim if len(L.spatial_shape(ctl.image)) >= 3 else 2
-    channels = 3 if ctl.image.rgb else 1
+    channels = L.channel_count(ctl.image)
     ctl.models, ctl.config = transfer(bundle, names, channels, ndim, f"model '{Path(path).name}'")
     ctl.history, ctl.val_score = [], None
     ctl.change_settings(ndim=ndim)
@@ -155,6 +155,7 @@ def open_session(ctl: Controller, folder: str | os.PathLike) -> None:
         else:
             meta = {"frugalseg_source": item.source} if item.source else {}
             image = ctl.viewer.add_image(data, name=item.name, rgb=item.rgb, metadata=meta)
+        image.metadata[L.CHANNELS_FIRST] = item.channels_first
         layer = ctl.select_image(image)
         layer.data = item.scribbles.astype(layer.data.dtype)
         imperfect.declare_complete(layer, item.complete)

@@ -33,6 +33,7 @@ class SessionImage:
     source: str | None = None  # file the image was opened from
     data: np.ndarray | None = None  # the pixels, when there is no file
     rgb: bool = False
+    channels_first: bool = False  # the first axis holds channels (not RGB)
     complete: list[int] = field(default_factory=list)  # classes annotated exhaustively
     # or, per region: {"layer": name, "shapes": [{"type", "points", "complete"}, ...]}
     regions: dict[str, Any] | None = None
@@ -69,7 +70,8 @@ def save_session(folder: str | os.PathLike, session: Session, only: int | None =
     for i, im in enumerate(session.images):
         if only is None or i == only:
             save_scribbles(folder, i, im.scribbles)
-        item = {"name": im.name, "source": im.source, "rgb": im.rgb, "data": None,
+        item = {"name": im.name, "source": im.source, "rgb": im.rgb,
+                "channels_first": im.channels_first, "data": None,
                 "complete": list(im.complete), "regions": im.regions}
         if im.source is None:
             if im.data is None:
@@ -113,7 +115,8 @@ def load_session(folder: str | os.PathLike) -> Session:
             raise FrugalsegError(f"{path}: image '{item['name']}' was opened from {source}, which is gone")
         scribbles = read_array(scribbles_path(folder, i)).astype(np.int32)
         images.append(SessionImage(item["name"], scribbles, source, data, bool(item.get("rgb")),
-                                   list(item.get("complete", [])), item.get("regions")))
+                                   bool(item.get("channels_first")), list(item.get("complete", [])),
+                                   item.get("regions")))
     return Session(images, classes, meta.get("settings", {}))
 
 

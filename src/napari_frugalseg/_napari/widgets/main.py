@@ -59,9 +59,13 @@ class FrugalsegWidget(QWidget):
         box = QGroupBox("1. Image, scribbles and classes")
         form = QFormLayout(box)
         self.image_combo = QComboBox()
+        self.channels_check = QCheckBox("first axis holds channels")
+        self.channels_check.setToolTip("a (C, Y, X) or (C, Z, Y, X) layer, e.g. one per channel "
+                                       "merged with napari's Merge to stack")
         self.scribble_combo = QComboBox()
         self.classes = ClassTable(self.ctl.classes)
         form.addRow("image", self.image_combo)
+        form.addRow(self.channels_check)
         form.addRow("scribbles", self.scribble_combo)
         form.addRow(self.classes)
         return box
@@ -140,7 +144,8 @@ class FrugalsegWidget(QWidget):
         for signal in (viewer.dims.events.current_step, viewer.scene.camera.events.center,
                        viewer.scene.camera.events.zoom):
             self._link(signal, ctl.update_view)
-        self.image_combo.activated.connect(lambda _: self.pick_image())
+        self.image_combo.activated.connect(self._image_chosen)
+        self.channels_check.clicked.connect(self._channels_clicked)
         self.scribble_combo.activated.connect(lambda _: self.pick_image())
         self.classes.changed.connect(ctl.set_classes)
         self._link(ctl.classes_changed, self._classes_changed)
@@ -216,6 +221,21 @@ class FrugalsegWidget(QWidget):
         self.accept_region.addItem("visible field")
         self.accept_region.addItems([s.name for s in self.viewer.layers if isinstance(s, Shapes)])
         self.imperfect.refresh()
+        self._show_channels()
+
+    def _show_channels(self) -> None:
+        """The channels box shows how the chosen image is read; only where it has a choice."""
+        image = self.current_image()
+        self.channels_check.setEnabled(image is not None and not image.rgb and image.ndim >= 3)
+        self.channels_check.setChecked(image is not None and L.channels_first(image))
+
+    def _image_chosen(self, index: int = 0) -> None:
+        self._show_channels()
+        self.pick_image()
+
+    def _channels_clicked(self, on: bool) -> None:
+        self.pick_image(channels_first=on)
+        self._show_channels()  # refused: back to how the image is read
 
     def _image_renamed(self, old: str, new: str) -> None:
         keep = self.image_combo.currentText()
@@ -259,14 +279,15 @@ class FrugalsegWidget(QWidget):
         return layer if isinstance(layer, Image) else None
 
     @guarded
-    def pick_image(self) -> Labels | None:
-        """Use the chosen image and scribble layer (a new one by default)."""
+    def pick_image(self, channels_first: bool | None = None) -> Labels | None:
+        """Use the chosen image and scribble layer (a new one by default); ``channels_first``
+        as the channels box says (None: as the image is read already)."""
         image = self.current_image()
         if image is None:
             raise FrugalsegError("no image layer: open an image first")
         choice = self.scribble_combo.currentText()
         picked = self.viewer.layers[choice] if choice and choice != NEW else None
-        layer = self.ctl.select_image(image, picked)
+        layer = self.ctl.select_image(image, picked, channels_first)
         self._refresh_layers()
         return layer
 
