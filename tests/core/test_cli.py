@@ -70,6 +70,30 @@ def test_predict_a_folder_of_images(tmp_path, files, capsys):
                            "--out", str(tmp_path / "o2")], "empty", "no image file")
 
 
+def test_train_from_folders_pairs_images_with_their_labels(tmp_path, files, capsys):
+    """--image DIR --labels DIR: labels named after their images (same stem or + _labels),
+    images without labels left out with a note; one folder may hold both."""
+    img, lab = tifffile.imread(files["img"]), tifffile.imread(files["lab"])
+    images, labels, both = tmp_path / "images", tmp_path / "labels", tmp_path / "both"
+    for folder in (images, labels, both):
+        folder.mkdir()
+    for name in ("a", "b", "c"):
+        tifffile.imwrite(images / f"{name}.tif", img)
+        tifffile.imwrite(both / f"{name}.tif", img)
+    tifffile.imwrite(labels / "a_labels.tif", lab)
+    tifffile.imwrite(labels / "b.tif", lab[::-1])
+    tifffile.imwrite(both / "c_labels.tif", lab)
+    assert main(["train", "--image", str(images), "--labels", str(labels), "--out", str(tmp_path / "m"),
+                 *FAST]) == 0
+    assert "note: 1 image(s) without labels left out: c.tif" in capsys.readouterr().out
+    assert main(["train", "--image", str(both), "--labels", str(both), "--out", str(tmp_path / "m2"),
+                 *FAST]) == 0
+    assert "note: 2 image(s) without labels left out: a.tif, b.tif" in capsys.readouterr().out
+    tifffile.imwrite(labels / "b_labels.tif", lab)
+    _expect_error(capsys, ["train", "--image", str(images), "--labels", str(labels), "--out",
+                           str(tmp_path / "m3"), *FAST], "two label files for image 'b'")
+
+
 def test_warm_start_from_an_earlier_model(tmp_path, files):
     assert _train(files, tmp_path / "m1") == 0
     assert _train(files, tmp_path / "m2", "--init", str(tmp_path / "m1")) == 0

@@ -38,8 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model from scribbles or labels")
-    t.add_argument("--image", nargs="+", type=Path)
-    t.add_argument("--labels", nargs="+", type=Path)
+    t.add_argument("--image", nargs="+", type=Path,
+                   help="image files, or one folder of images (with --labels a folder)")
+    t.add_argument("--labels", nargs="+", type=Path,
+                   help="one label file per image, in the same order, or a folder of label files "
+                   "named after the images (<stem>.tif, <stem>_labels.tif, ...)")
     t.add_argument("--dataset", type=Path, help="YAML/JSON spec merging labelled sets (instead "
                    "of --image/--labels)")
     t.add_argument("--exclusion-weight", type=float, default=0.0,

@@ -15,9 +15,15 @@ from .errors import EXIT_ERROR
 
 
 def _load_training(args):
-    from napari_frugalseg.core.io import read_array, read_image
+    from napari_frugalseg.core.io import paired_files, read_array, read_image
     from napari_frugalseg.core.labels import as_label_array, check_labels_fit
 
+    given = (args.image or []) + (args.labels or [])
+    if len(given) == 2 and len(args.image or []) == 1 and all(path.is_dir() for path in given):
+        args.image, args.labels, unlabelled = paired_files(args.image[0], args.labels[0])
+        if unlabelled:
+            print(f"note: {len(unlabelled)} image(s) without labels left out: "
+                  f"{', '.join(p.name for p in unlabelled[:5])}{', ...' if len(unlabelled) > 5 else ''}")
     if len(args.image or []) != len(args.labels or []):
         raise FrugalsegError(
             f"{len(args.image or [])} --image file(s) but {len(args.labels or [])} --labels file(s); "

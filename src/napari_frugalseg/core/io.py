@@ -59,6 +59,36 @@ def image_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return files
 
 
+LABEL_SUFFIXES = ("_labels", "_scribbles", "_annotations")  # a labels file's stem: the image's + one
+
+
+def _image_stem(label_stem: str) -> str:
+    for suffix in LABEL_SUFFIXES:
+        label_stem = label_stem.removesuffix(suffix)
+    return label_stem
+
+
+def paired_files(images: Path, labels: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """The images of folder ``images`` that have labels in folder ``labels``, named after them
+    (the same stem, or it followed by one of ``LABEL_SUFFIXES``; in one folder for both, only
+    the latter): (images, their labels, images without labels)."""
+    same = images.resolve() == labels.resolve()
+    found: dict[str, Path] = {}
+    for path in image_files([labels]):
+        stem = _image_stem(path.stem)
+        if same and stem == path.stem:
+            continue  # an image
+        if stem in found:
+            raise FrugalsegError(f"{labels}: two label files for image '{stem}': {found[stem].name}, {path.name}")
+        found[stem] = path
+    all_images = [p for p in image_files([images]) if not (same and _image_stem(p.stem) != p.stem)]
+    paired = [path for path in all_images if path.stem in found]
+    if not paired:
+        raise FrugalsegError(f"{labels}: no label file named after an image of {images} (e.g. "
+                             f"<image stem>.tif or <image stem>_labels.tif)")
+    return paired, [found[path.stem] for path in paired], [p for p in all_images if p.stem not in found]
+
+
 NO_CHANNELS = "none"  # as a channel axis: the image has none, every axis is spatial
 
 
