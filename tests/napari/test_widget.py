@@ -413,10 +413,14 @@ def test_a_pyramid_too_big_for_memory_is_refused_before_any_layer(widget, monkey
 
 
 def test_a_layer_whose_first_axis_holds_channels(widget, qtbot, tmp_path):
-    """A (2, Y, X) layer (noise, then the blobs sample) read as two channels of one plane when
-    the box says so: the scribbles are one plane, the model takes both channels and finds the
-    blobs from the sample's real strokes; the reading survives a session; it cannot change
-    once layers were made for the other reading."""
+    """Two channel layers (noise, the blobs sample) merged as napari's *Merge to stack* does,
+    a (2, Y, X) layer, read as two channels of one plane when the box says so: the scribbles
+    are one plane, the model takes both channels and finds the blobs from the sample's real
+    strokes; the reading survives a session; it cannot change once layers were made for the
+    other reading."""
+    from napari.layers import Image
+    from napari.layers.utils.stack_utils import images_to_stack
+
     from napari_frugalseg._napari.widgets.main import FrugalsegWidget
     from napari_frugalseg.core.io import read_array
     from napari_frugalseg.core.samples import demo_sample
@@ -425,7 +429,8 @@ def test_a_layer_whose_first_axis_holds_channels(widget, qtbot, tmp_path):
     image_path, strokes_path, truth = demo_sample()
     blobs = read_array(image_path).astype(np.float32)
     noise = np.random.default_rng(0).random(blobs.shape).astype(np.float32) * 255
-    viewer.add_image(np.stack([noise, blobs]), name="two")
+    merged = images_to_stack([Image(noise, name="two"), Image(blobs, name="blobs")])
+    viewer.add_layer(merged)
     widget.image_combo.setCurrentText("two")
     widget._image_chosen()
     assert ctl.scribbles(viewer.layers["two"]).data.shape == (2, *blobs.shape)  # a 2-slice stack
