@@ -217,7 +217,7 @@ def test_channels_first_images_with_channel_axis(tmp_path, files, capsys):
                  "--out", str(tmp_path / "o")]) == 0
     assert tifffile.imread(tmp_path / "o" / "two.tif").shape == (48, 40)
     _expect_error(capsys, ["predict", "--model", str(tmp_path / "m"), "--image", str(two),
-                           "--out", str(tmp_path / "o")], "two.tif", "channel")  # a stack of 1 channel
+                           "--out", str(tmp_path / "o")], "two.tif", "--channel-axis 0")  # read as a stack
     _expect_error(capsys, ["train", "--image", str(two), "--labels", str(files["lab"]), "--out",
                            str(tmp_path / "m2"), *FAST], "a_labels.tif", "--channel-axis 0")
     _expect_error(capsys, ["predict", "--model", str(tmp_path / "m"), "--image", str(two),

@@ -44,7 +44,13 @@ def predict(args) -> int:
 
     # check every input first so that a bad one leaves no partial output behind
     for path in args.image:
-        check_image_fits(bundle.config, read(path)[1], str(path))
+        image, seen = read(path)
+        channels = bundle.config.in_channels
+        if image.shape[0] == 1 < channels and channels in image.shape[1:-2]:
+            axis = image.shape[1:].index(channels)  # a grey stack whose axis may hold channels
+            raise FrugalsegError(f"{path}: read as one channel, but the model expects {channels}; if "
+                                 f"its axis {axis} (of {channels}) holds channels, say so: --channel-axis {axis}")
+        check_image_fits(bundle.config, seen, str(path))
     maps = args.uncertainty or args.propose > 0
     several = len(bundle.models) > 1 or args.tta
     written: list[Path] = []
