@@ -249,6 +249,31 @@ def test_axes_declared_by_imagej_and_ome_tiffs(tmp_path, files):
     assert read_image(tmp_path / "plain.tif").shape == (2, 3, 48, 40)
 
 
+def test_a_grey_image_for_a_model_of_rgb_images(tmp_path, files, capsys):
+    """A model trained on an RGB file of grey content takes the grey file of the same pixels
+    (its value in each colour): the same mask, and a note; a grey 3-slice stack read with
+    --channel-axis none is not mistaken for channels."""
+    import imageio.v3 as iio
+
+    grey = (tifffile.imread(files["img"]) // 4).astype(np.uint8)
+    rgb = tmp_path / "rgb.png"
+    iio.imwrite(rgb, np.stack([grey] * 3, -1))
+    tifffile.imwrite(tmp_path / "grey.tif", grey)
+    assert main(["train", "--image", str(rgb), "--labels", str(files["lab"]), "--out", str(tmp_path / "m"),
+                 *FAST]) == 0
+    assert load_bundle(tmp_path / "m").config.in_channels == 3
+    capsys.readouterr()
+    assert main(["predict", "--model", str(tmp_path / "m"), "--image", str(rgb), str(tmp_path / "grey.tif"),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert "note: " + str(tmp_path / "grey.tif") + " is grey and the model takes RGB" in capsys.readouterr().out
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "grey.tif"),
+                                  tifffile.imread(tmp_path / "out" / "rgb.tif"))
+    tifffile.imwrite(tmp_path / "stack.tif", np.stack([grey] * 3))
+    assert main(["predict", "--model", str(tmp_path / "m"), "--image", str(tmp_path / "stack.tif"),
+                 "--out", str(tmp_path / "out2"), "--channel-axis", "none"]) == 0
+    assert tifffile.imread(tmp_path / "out2" / "stack.tif").shape == (3, 48, 40)
+
+
 def test_a_mask_as_the_image_trains_and_predicts(tmp_path, files):
     """A boolean image (a thresholded mask) is an image like any other (it raised a TypeError
     from numpy in the normalisation)."""

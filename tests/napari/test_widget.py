@@ -412,6 +412,20 @@ def test_a_pyramid_too_big_for_memory_is_refused_before_any_layer(widget, monkey
     assert widget.pick_image().data.shape == (4096, 4096)
 
 
+def test_predict_all_gives_a_grey_layer_to_a_model_of_rgb_images(widget, qtbot):
+    from napari_frugalseg.core.config import ModelConfig
+    from napari_frugalseg.core.model import build_model
+
+    widget.viewer.add_image(np.random.default_rng(0).random((40, 48), np.float32), name="grey")
+    widget.image_combo.setCurrentText("grey")
+    widget.ctl.config = ModelConfig(classes=("a", "b"), in_channels=3, width=4, depth=2)
+    widget.ctl.models = [build_model(widget.ctl.config)]
+    assert widget.predict_all()
+    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
+    assert "predicted 'grey'" in widget.status.text()
+    assert widget.viewer.layers["grey prediction"].data.shape == (40, 48)
+
+
 def test_a_layer_whose_first_axis_holds_channels(widget, qtbot, tmp_path):
     """Two channel layers (noise, the blobs sample) merged as napari's *Merge to stack* does,
     a (2, Y, X) layer, read as two channels of one plane when the box says so: the scribbles

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from napari.layers import Image, Labels
 
-from ..core.bundle import check_image_fits
+from ..core.bundle import check_image_fits, grey_as_colour
 from ..core.device import resolve_device
 from ..core.errors import FrugalsegError
 from ..core.predict import Prediction, models_on, predict_image
@@ -65,7 +65,7 @@ def prediction_job(ctl: Controller, image: Image | None, work: Callable[[Predict
         raise FrugalsegError("no model yet: train or load one first")
     if L.find(ctl.viewer, image, "prediction") is None:  # nothing made for it yet
         L.check_fits_in_memory(image)
-    array = L.image_array(image, ctl.config.ndim)
+    array = grey_as_colour(ctl.config, L.image_array(image, ctl.config.ndim))
     models, config, name, s = list(ctl.models), ctl.config, image.name, ctl.settings
     check_image_fits(config, array, f"layer '{name}'")
     device = resolve_device(s.device)

@@ -19,10 +19,10 @@ def predict(args) -> int:
     from tqdm import tqdm
 
     from napari_frugalseg.core.axes import planes
-    from napari_frugalseg.core.bundle import check_image_fits, load_bundle
+    from napari_frugalseg.core.bundle import check_image_fits, grey_as_colour, load_bundle
     from napari_frugalseg.core.device import resolve_device
     from napari_frugalseg.core.guidance import propose, write_proposals
-    from napari_frugalseg.core.io import image_files, read_image, write_csv, write_tiff
+    from napari_frugalseg.core.io import declared_channel_axis, image_files, read_image, write_csv, write_tiff
     from napari_frugalseg.core.library import resolve_model
     from napari_frugalseg.core.predict import predict_image
 
@@ -40,17 +40,20 @@ def predict(args) -> int:
     def read(path: Path):
         """The image as read, and as the model sees it (a time series as one series)."""
         image = read_image(path, args.channel_axis)
-        return image, planes(image, keep=1, ndim=ndim)
+        return image, grey_as_colour(bundle.config, planes(image, keep=1, ndim=ndim))
 
     # check every input first so that a bad one leaves no partial output behind
     for path in args.image:
         image, seen = read(path)
         channels = bundle.config.in_channels
-        if image.shape[0] == 1 < channels and channels in image.shape[1:-2]:
+        undeclared = args.channel_axis is None and declared_channel_axis(path) is None
+        if undeclared and image.shape[0] == 1 < channels and channels in image.shape[1:-2]:
             axis = image.shape[1:].index(channels)  # a grey stack whose axis may hold channels
             raise FrugalsegError(f"{path}: read as one channel, but the model expects {channels}; if "
                                  f"its axis {axis} (of {channels}) holds channels, say so: --channel-axis {axis}")
         check_image_fits(bundle.config, seen, str(path))
+        if seen.shape[0] != image.shape[0]:
+            print(f"note: {path} is grey and the model takes RGB: its grey value goes into each colour")
     maps = args.uncertainty or args.propose > 0
     several = len(bundle.models) > 1 or args.tta
     written: list[Path] = []

@@ -146,6 +146,15 @@ def load_bundle(path: str | os.PathLike, device: torch.device | str = "cpu") -> 
     return Bundle(models, config, train, history, dict(meta.get("info") or {}))
 
 
+def grey_as_colour(config: ModelConfig, image: np.ndarray) -> np.ndarray:
+    """A grey (C, *spatial) image of 1 channel for a model of RGB images: its grey value in
+    each of the 3 channels, as an RGB file of grey content (e.g. DSB's fluorescence images)
+    holds it; other images as they are."""
+    if image.shape[0] == 1 and config.in_channels == 3:
+        return np.repeat(image, 3, axis=0)
+    return image
+
+
 def check_image_fits(config: ModelConfig, image: np.ndarray, name: str) -> None:
     """Raise if a (C, *spatial) image cannot go through a model with this config."""
     spatial = image.ndim - 1
