@@ -14,6 +14,17 @@ from .errors import check_outputs_spare_inputs
 PLACES = {0: "", 1: "slice {}, ", 2: "time point {}, slice {}, "}
 
 
+def _check_undeclared_channels(path: Path, image, channels: int) -> None:
+    """A file read as one channel for a model of several, with an axis of that many before its
+    planes and no axes declared: say which --channel-axis would read them as channels."""
+    from napari_frugalseg.core.io import declared_channel_axis
+
+    if image.shape[0] == 1 < channels and channels in image.shape[1:-2] and declared_channel_axis(path) is None:
+        axis = image.shape[1:].index(channels)
+        raise FrugalsegError(f"{path}: read as one channel, but the model expects {channels}; if its "
+                             f"axis {axis} (of {channels}) holds channels, say so: --channel-axis {axis}")
+
+
 def predict(args) -> int:
     import numpy as np
     from tqdm import tqdm
@@ -22,7 +33,7 @@ def predict(args) -> int:
     from napari_frugalseg.core.bundle import check_image_fits, grey_as_colour, load_bundle
     from napari_frugalseg.core.device import resolve_device
     from napari_frugalseg.core.guidance import propose, write_proposals
-    from napari_frugalseg.core.io import declared_channel_axis, image_files, read_image, write_csv, write_tiff
+    from napari_frugalseg.core.io import image_files, read_image, write_csv, write_tiff
     from napari_frugalseg.core.library import resolve_model
     from napari_frugalseg.core.predict import predict_image
 
@@ -45,12 +56,8 @@ def predict(args) -> int:
     # check every input first so that a bad one leaves no partial output behind
     for path in args.image:
         image, seen = read(path)
-        channels = bundle.config.in_channels
-        undeclared = args.channel_axis is None and declared_channel_axis(path) is None
-        if undeclared and image.shape[0] == 1 < channels and channels in image.shape[1:-2]:
-            axis = image.shape[1:].index(channels)  # a grey stack whose axis may hold channels
-            raise FrugalsegError(f"{path}: read as one channel, but the model expects {channels}; if "
-                                 f"its axis {axis} (of {channels}) holds channels, say so: --channel-axis {axis}")
+        if args.channel_axis is None:
+            _check_undeclared_channels(path, image, bundle.config.in_channels)
         check_image_fits(bundle.config, seen, str(path))
         if seen.shape[0] != image.shape[0]:
             print(f"note: {path} is grey and the model takes RGB: its grey value goes into each colour")
