@@ -412,7 +412,7 @@ def test_a_pyramid_too_big_for_memory_is_refused_before_any_layer(widget, monkey
     assert widget.pick_image().data.shape == (4096, 4096)
 
 
-def test_predict_all_gives_a_grey_layer_to_a_model_of_rgb_images(widget, qtbot):
+def test_predict_all_on_layers_of_fewer_channels_than_the_model(widget, qtbot):
     from napari_frugalseg.core.config import ModelConfig
     from napari_frugalseg.core.model import build_model
 
@@ -424,6 +424,13 @@ def test_predict_all_gives_a_grey_layer_to_a_model_of_rgb_images(widget, qtbot):
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
     assert "predicted 'grey'" in widget.status.text()
     assert widget.viewer.layers["grey prediction"].data.shape == (40, 48)
+    # a model of 2 channels, a (2, Y, X) layer read as a stack: the message names the box
+    widget.viewer.add_image(np.zeros((2, 40, 48), np.float32), name="pair")
+    widget.image_combo.setCurrentText("pair")
+    widget.ctl.config = widget.ctl.config.replace(in_channels=2)
+    widget.ctl.models = [build_model(widget.ctl.config)]
+    assert not widget.predict_all()
+    assert "tick 'first axis holds channels'" in widget.status.text()
 
 
 def test_a_layer_whose_first_axis_holds_channels(widget, qtbot, tmp_path):

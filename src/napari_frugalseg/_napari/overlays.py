@@ -67,6 +67,11 @@ def prediction_job(ctl: Controller, image: Image | None, work: Callable[[Predict
         L.check_fits_in_memory(image)
     array = grey_as_colour(ctl.config, L.image_array(image, ctl.config.ndim))
     models, config, name, s = list(ctl.models), ctl.config, image.name, ctl.settings
+    spatial = L.spatial_shape(image)
+    if array.shape[0] == 1 < config.in_channels == spatial[0] and len(spatial) > 2:  # a stack of C?
+        raise FrugalsegError(f"layer '{name}' is read as one channel, but the model expects "
+                             f"{config.in_channels}; if its first axis holds them, tick 'first axis "
+                             "holds channels' (before its layers are made)")
     check_image_fits(config, array, f"layer '{name}'")
     device = resolve_device(s.device)
 
