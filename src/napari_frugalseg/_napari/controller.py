@@ -31,6 +31,7 @@ from ..core.train import TrainingData, TrainProgress
 from . import imperfect
 from . import layers as L
 from . import overlays, persistence, training_inputs
+from .edits import EditWatcher
 from .settings import Settings, load_settings
 from .state import (
     ClassSpec, Preview, TrainState, View, background_priority, default_classes, warm_up_torch,
@@ -70,12 +71,7 @@ class Controller:
         self._worker = None
         self._stop = threading.Event()
         self._view: View | None = None
-        self._histories: dict[int, tuple[int, int] | None] = {}  # watched layers' edit_history
-        self._pending: set[str] = set()
-        self._debounce = QTimer()
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(300)
-        self._debounce.timeout.connect(self._labels_settled)
+        self.edits = EditWatcher(self._labels_settled)
         self._names: dict[int, str] = {}  # image layers whose renames we follow: id -> name
         viewer.layers.events.inserted.connect(self._follow_renames)
         self._follow_renames()
@@ -116,7 +112,7 @@ class Controller:
                     layer.metadata["role"] = None
             scribbles.metadata.update({L.META: image.name, "role": "scribbles"})
         layer = L.ensure_labels(self.viewer, image, "scribbles", self.colors)
-        self._watch(layer)
+        self.edits.watch(layer)
         # the overlays exist before any work starts: creating a layer stalls napari briefly
         L.ensure_labels(self.viewer, image, "prediction", self.colors)
         overlays.uncertainty_layer(self, image)
@@ -139,8 +135,7 @@ class Controller:
         self._train_names = [new if n == old else n for n in self._train_names]
         if self._view is not None and self._view.image == old:
             self._view = dataclasses.replace(self._view, image=new)
-        if old in self._pending:
-            self._pending = (self._pending - {old}) | {new}
+        self.edits.renamed(old, new)
         self.image_renamed.emit(old, new)
 
     def scribbles(self, image: Image) -> Labels | None:
@@ -161,32 +156,13 @@ class Controller:
             z, box = L.visible_box(self.image, self.viewer)
             self._view = View(self.image.name, z, box)
 
-    def _watch(self, layer: Labels) -> None:
-        if id(layer) in self._histories:
-            return
-        self._histories[id(layer)] = L.edit_history(layer)
-        layer.events.paint.connect(lambda e, lay=layer: self._labels_edited(lay))
-        layer.events.data.connect(lambda e, lay=layer: self._labels_edited(lay))
-        layer.events.set_data.connect(lambda e, lay=layer: self._redrawn(lay))
-
-    def _redrawn(self, layer: Labels) -> None:
-        """A redraw is an edit only when it undid or redid one (not a slice change, a refresh)."""
-        now = L.edit_history(layer)
-        if now is None or now != self._histories[id(layer)]:
-            self._histories[id(layer)] = now
-            self._labels_edited(layer)
-
-    def _labels_edited(self, layer: Labels) -> None:
-        self._pending.add(layer.metadata.get(L.META, ""))
-        self._debounce.start()
-
     def forget_edits(self) -> None:
         """Drop label changes not yet handled (e.g. scribbles restored from disk)."""
-        self._pending.clear()
-        self._debounce.stop()
+        self.edits.forget()
 
-    def _labels_settled(self) -> None:
-        names, self._pending = self._pending, set()
+    def _labels_settled(self, names: set[str]) -> None:
+        """New strokes on these images: into the running training, autosaved, and (a setting)
+        a short continuation when idle."""
         for name in names:
             if name not in self.viewer.layers:
                 continue
