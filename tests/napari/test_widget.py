@@ -395,7 +395,7 @@ def test_a_pyramid_too_big_for_memory_is_refused_before_any_layer(widget, monkey
     big = np.zeros((4096, 4096), np.uint8)
     viewer.add_image([big, big[::4, ::4], big[::16, ::16]], name="slide", multiscale=True)
     need = 4096 * 4096 * (layers.HELD_PER_PIXEL + layers.HELD_PER_CHANNEL)
-    monkeypatch.setattr(layers, "available_bytes", lambda device: need)  # 0.8 of it is usable
+    monkeypatch.setattr(layers, "available_bytes", lambda device=None: need)  # 0.8 of it is usable
     widget.image_combo.setCurrentText("slide")
     assert widget.pick_image() is None
     text = widget.status.text()
@@ -408,7 +408,7 @@ def test_a_pyramid_too_big_for_memory_is_refused_before_any_layer(widget, monkey
     widget.ctl.models = [build_model(widget.ctl.config)]
     assert not widget.predict_all()  # Predict all on it, never picked: the same message
     assert "layer 'slide': its finest level" in widget.status.text()
-    monkeypatch.setattr(layers, "available_bytes", lambda device: 2 * need)
+    monkeypatch.setattr(layers, "available_bytes", lambda device=None: 2 * need)
     assert widget.pick_image().data.shape == (4096, 4096)
 
 

@@ -6,7 +6,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 from napari.layers import Image, Labels, Shapes
 from napari.utils.colormaps import DirectLabelColormap
 
@@ -76,7 +75,7 @@ def check_fits_in_memory(image: Image) -> None:
     need = math.prod(shape) * (HELD_PER_PIXEL + HELD_PER_CHANNEL * channels)
     if not isinstance(data, np.ndarray):  # a lazy array (dask, zarr) is read whole
         need += int(getattr(data, "nbytes", 0))
-    free = available_bytes(torch.device("cpu"))
+    free = available_bytes()
     if free is None or need <= 0.8 * free:
         return
     what = "its finest level" if image.multiscale else "it"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from napari.layers import Image, Labels
 
-from ..core.bundle import check_image_fits, grey_as_colour
+from ..core.bundle import check_image_fits, grey_for_colour
 from ..core.device import resolve_device
 from ..core.errors import FrugalsegError
 from ..core.predict import Prediction, models_on, predict_image
@@ -65,10 +65,11 @@ def prediction_job(ctl: Controller, image: Image | None, work: Callable[[Predict
         raise FrugalsegError("no model yet: train or load one first")
     if L.find(ctl.viewer, image, "prediction") is None:  # nothing made for it yet
         L.check_fits_in_memory(image)
-    array = grey_as_colour(ctl.config, L.image_array(image, ctl.config.ndim))
+    array = L.image_array(image, ctl.config.ndim)
     models, config, name, s = list(ctl.models), ctl.config, image.name, ctl.settings
     spatial = L.spatial_shape(image)
-    if array.shape[0] == 1 < config.in_channels == spatial[0] and len(spatial) > 2:  # a stack of C?
+    if (array.shape[0] == 1 < config.in_channels == spatial[0] and len(spatial) > 2
+            and not grey_for_colour(config, array.shape[0])):  # a stack of C planes: channels?
         raise FrugalsegError(f"layer '{name}' is read as one channel, but the model expects "
                              f"{config.in_channels}; if its first axis holds them, tick 'first axis "
                              "holds channels' (before its layers are made)")

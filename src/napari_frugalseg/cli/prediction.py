@@ -15,11 +15,9 @@ PLACES = {0: "", 1: "slice {}, ", 2: "time point {}, slice {}, "}
 
 
 def _check_undeclared_channels(path: Path, image, channels: int) -> None:
-    """A file read as one channel for a model of several, with an axis of that many before its
-    planes and no axes declared: say which --channel-axis would read them as channels."""
-    from napari_frugalseg.core.io import declared_channel_axis
-
-    if image.shape[0] == 1 < channels and channels in image.shape[1:-2] and declared_channel_axis(path) is None:
+    """A file that declares no axes, read as one channel for a model of several, with an axis
+    of that many before its planes: say which --channel-axis would read them as channels."""
+    if image.shape[0] == 1 < channels and channels in image.shape[1:-2]:
         axis = image.shape[1:].index(channels)
         raise FrugalsegError(f"{path}: read as one channel, but the model expects {channels}; if its "
                              f"axis {axis} (of {channels}) holds channels, say so: --channel-axis {axis}")
@@ -30,10 +28,10 @@ def predict(args) -> int:
     from tqdm import tqdm
 
     from napari_frugalseg.core.axes import planes
-    from napari_frugalseg.core.bundle import check_image_fits, grey_as_colour, load_bundle
+    from napari_frugalseg.core.bundle import check_image_fits, grey_for_colour, load_bundle
     from napari_frugalseg.core.device import resolve_device
     from napari_frugalseg.core.guidance import propose, write_proposals
-    from napari_frugalseg.core.io import image_files, read_image, write_csv, write_tiff
+    from napari_frugalseg.core.io import image_files, read_image_and_axes, write_csv, write_tiff
     from napari_frugalseg.core.library import resolve_model
     from napari_frugalseg.core.predict import predict_image
 
@@ -49,17 +47,18 @@ def predict(args) -> int:
     ndim = bundle.config.ndim
 
     def read(path: Path):
-        """The image as read, and as the model sees it (a time series as one series)."""
-        image = read_image(path, args.channel_axis)
-        return image, grey_as_colour(bundle.config, planes(image, keep=1, ndim=ndim))
+        """The image as read, as the model sees it (a time series as one series), and whether
+        the file declared its axes."""
+        image, declared = read_image_and_axes(path, args.channel_axis)
+        return image, planes(image, keep=1, ndim=ndim), declared
 
     # check every input first so that a bad one leaves no partial output behind
     for path in args.image:
-        image, seen = read(path)
-        if args.channel_axis is None:
+        image, seen, declared = read(path)
+        if args.channel_axis is None and not declared:
             _check_undeclared_channels(path, image, bundle.config.in_channels)
         check_image_fits(bundle.config, seen, str(path))
-        if seen.shape[0] != image.shape[0]:
+        if grey_for_colour(bundle.config, image.shape[0]):
             print(f"note: {path} is grey and the model takes RGB: its grey value goes into each colour")
     maps = args.uncertainty or args.propose > 0
     several = len(bundle.models) > 1 or args.tta
@@ -67,7 +66,7 @@ def predict(args) -> int:
     scores, proposals = [], []
     try:
         for path in args.image:
-            image, seen = read(path)
+            image, seen, _ = read(path)
             gen = predict_image(
                 bundle.models, bundle.config, seen, device, probabilities=args.probabilities,
                 name=str(path), tta=args.tta, uncertainty=maps,

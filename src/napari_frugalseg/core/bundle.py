@@ -146,19 +146,23 @@ def load_bundle(path: str | os.PathLike, device: torch.device | str = "cpu") -> 
     return Bundle(models, config, train, history, dict(meta.get("info") or {}))
 
 
+def grey_for_colour(config: ModelConfig, channels: int) -> bool:
+    """A grey image (1 channel) for a model of RGB images: it is predicted with its grey value
+    in each colour (``grey_as_colour``)."""
+    return channels == 1 and config.in_channels == 3
+
+
 def grey_as_colour(config: ModelConfig, image: np.ndarray) -> np.ndarray:
-    """A grey (C, *spatial) image of 1 channel for a model of RGB images: its grey value in
-    each of the 3 channels, as an RGB file of grey content (e.g. DSB's fluorescence images)
-    holds it; other images as they are."""
-    if image.shape[0] == 1 and config.in_channels == 3:
-        return np.repeat(image, 3, axis=0)
-    return image
+    """A (C, *spatial) image as the model takes it: a grey one for a model of RGB images with
+    its grey value in each of the 3 channels, as an RGB file of grey content (e.g. DSB's
+    fluorescence images) holds it; others as they are."""
+    return np.repeat(image, 3, axis=0) if grey_for_colour(config, image.shape[0]) else image
 
 
 def check_image_fits(config: ModelConfig, image: np.ndarray, name: str) -> None:
     """Raise if a (C, *spatial) image cannot go through a model with this config."""
     spatial = image.ndim - 1
-    if image.shape[0] != config.in_channels:
+    if image.shape[0] != config.in_channels and not grey_for_colour(config, image.shape[0]):
         raise FrugalsegError(
             f"{name}: image has {image.shape[0]} channel(s) but the model expects "
             f"{config.in_channels}"

@@ -49,9 +49,9 @@ def autocast_dtype(device: torch.device, ndim: int = 2) -> torch.dtype | None:
     return None
 
 
-def available_bytes(device: torch.device) -> int | None:
-    """Free memory on ``device`` (the host's for a CPU or MPS), None when it cannot be told."""
-    if device.type == "cuda":
+def available_bytes(device: torch.device | None = None) -> int | None:
+    """Free memory on ``device`` (the host's for a CPU, MPS or None), None when it cannot be told."""
+    if device is not None and device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
     try:
         with open("/proc/meminfo") as fh:

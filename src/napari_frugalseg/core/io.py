@@ -19,6 +19,12 @@ IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy")
 
 def read_array(path: str | os.PathLike) -> np.ndarray:
     """The pixel array of a TIFF, PNG, JPEG or .npy file, with a clear error if unreadable."""
+    return _read(path)[0]
+
+
+def _read(path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
+    """``read_array``'s pixels, and the axes a Fiji hyperstack or OME-TIFF declares (e.g.
+    ``ZCYX``; None for other files), from one opening of the file."""
     path = Path(path)
     if not path.exists():
         raise FrugalsegError(f"{path}: no such file")
@@ -33,12 +39,15 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
         if suffix in (".tif", ".tiff"):
             import tifffile
 
-            return np.asarray(tifffile.imread(path))
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                axes = series.axes if tif.is_imagej or tif.is_ome else None
+                return np.asarray(series.asarray()), axes
         if suffix == ".npy":
-            return np.load(path, allow_pickle=False)
+            return np.load(path, allow_pickle=False), None
         import imageio.v3 as iio
 
-        return np.asarray(iio.imread(path))
+        return np.asarray(iio.imread(path)), None
     except Exception as exc:  # any decoder failure is the file's problem
         raise FrugalsegError(f"{path}: cannot be read as an image ({exc})") from None
 
@@ -129,22 +138,11 @@ def check_finite(image: np.ndarray, name: str) -> None:
         raise FrugalsegError(f"{name}: image contains NaN or infinite values")
 
 
-def declared_channel_axis(path: str | os.PathLike) -> int | str | None:
-    """The channel axis an ImageJ hyperstack or OME-TIFF declares (Fiji's axes, e.g. ``ZCYX``):
-    the place of its C axis, ``NO_CHANNELS`` when it has none (grey: every axis spatial or
-    time), None where the file declares nothing to go by (other files, RGB samples)."""
-    if Path(path).suffix.lower() not in (".tif", ".tiff"):
-        return None
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            if not (tif.is_imagej or tif.is_ome):
-                return None
-            axes = tif.series[0].axes
-    except Exception:  # read_array says what is wrong with the file
-        return None
-    if "S" in axes or not set(axes) <= set("TZCYX"):
+def declared_channel_axis(axes: str | None) -> int | str | None:
+    """The channel axis a file's declared ``axes`` (``_read``) give: the place of its C axis,
+    ``NO_CHANNELS`` when it has none (grey: every axis spatial or time), None where they give
+    nothing to go by (no axes declared, RGB samples)."""
+    if axes is None or "S" in axes or not set(axes) <= set("TZCYX"):
         return None
     return axes.index("C") if "C" in axes else NO_CHANNELS
 
@@ -152,11 +150,17 @@ def declared_channel_axis(path: str | os.PathLike) -> int | str | None:
 def read_image(path: str | os.PathLike, channel_axis: int | str | None = None) -> np.ndarray:
     """A checked image as (C, *spatial); without ``channel_axis``, the one the file declares
     (``declared_channel_axis``), else ``to_channels_first``'s default reading."""
-    if channel_axis is None:
-        channel_axis = declared_channel_axis(path)
-    image = to_channels_first(read_array(path), str(path), channel_axis)
+    return read_image_and_axes(path, channel_axis)[0]
+
+
+def read_image_and_axes(path: str | os.PathLike,
+                        channel_axis: int | str | None = None) -> tuple[np.ndarray, bool]:
+    """``read_image``, and whether the file declared how its axes read (``declared_channel_axis``)."""
+    array, axes = _read(path)
+    declared = declared_channel_axis(axes)
+    image = to_channels_first(array, str(path), declared if channel_axis is None else channel_axis)
     check_finite(image, str(path))
-    return image
+    return image, declared is not None
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:

@@ -10,7 +10,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from .bundle import check_image_fits
+from .bundle import check_image_fits, grey_as_colour
 from .config import ModelConfig
 from .device import autocast_dtype
 from .model import UNet
@@ -165,6 +165,7 @@ def predict_image(
     default where the models are.
     """
     check_image_fits(config, image, name)
+    image = grey_as_colour(config, image)
     predictor = Predictor(model, device, tta)
     tile = tuple(tile or default_tile(config, image.shape[1:]))
     k = config.n_classes
