@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gc
 
-import numpy as np
 import torch
 
 from common import parser

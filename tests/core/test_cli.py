@@ -228,7 +228,7 @@ def test_axes_declared_by_imagej_and_ome_tiffs(tmp_path, files):
     """Fiji's hyperstacks and OME-TIFFs say which axis holds channels: a (C, Y, X) file of 2
     channels trains a 2-channel model without --channel-axis, a grey (T, Z, Y, X) file reads as
     a time series, not as channels; --channel-axis still overrides the file."""
-    from napari_frugalseg.core.io import read_image
+    from napari_frugalseg.core.io import declared_axes, read_image
 
     img = tifffile.imread(files["img"])
     two = tmp_path / "two.tif"
@@ -247,6 +247,10 @@ def test_axes_declared_by_imagej_and_ome_tiffs(tmp_path, files):
     assert read_image(tmp_path / "zc.tif").shape == (2, 3, 48, 40)
     tifffile.imwrite(tmp_path / "plain.tif", series)  # no axes declared: T read as 2 channels
     assert read_image(tmp_path / "plain.tif").shape == (2, 3, 48, 40)
+    # the header alone (the plugin asks it of a layer's file); None where nothing is declared
+    (tmp_path / "broken.tif").write_bytes(b"not a tiff")
+    assert [declared_axes(tmp_path / n) for n in ("zc.tif", "series.ome.tif", "plain.tif", "broken.tif")] \
+        == ["ZCYX", "TZYX", None, None]
 
 
 def test_a_grey_image_for_a_model_of_rgb_images(tmp_path, files, capsys):

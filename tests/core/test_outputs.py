@@ -1,5 +1,7 @@
 """Masks on disk, sessions and instances: what a user gets back out."""
 
+import json
+
 import numpy as np
 import pytest
 from skimage.draw import disk
@@ -74,6 +76,17 @@ def test_session_round_trip_with_and_without_image_files(tmp_path):
     assert np.array_equal(back.images[0].scribbles, scrib) and back.images[0].source == str(source)
     assert np.array_equal(back.images[1].data, pixels)
     assert back.classes == session.classes and back.settings == {"ndim": 2}
+    assert [im.channel_axis for im in back.images] == [None, None]
+    session.images[0].channel_axis = 1  # e.g. a Fiji (Z, C, Y, X) file's
+    save_session(tmp_path / "s", session)
+    assert load_session(tmp_path / "s").images[0].channel_axis == 1
+    index = tmp_path / "s" / "session.json"  # as written before channel axes: first or none
+    meta = json.loads(index.read_text())
+    for item, first in zip(meta["images"], (True, False)):
+        del item["channel_axis"]
+        item["channels_first"] = first
+    index.write_text(json.dumps(meta))
+    assert [im.channel_axis for im in load_session(tmp_path / "s").images] == [0, None]
     source.unlink()
     with pytest.raises(FrugalsegError, match="image 'a' was opened from .*a.tif, which is gone"):
         load_session(tmp_path / "s")

@@ -424,21 +424,21 @@ def test_predict_all_on_layers_of_fewer_channels_than_the_model(widget, qtbot):
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
     assert "predicted 'grey'" in widget.status.text()
     assert widget.viewer.layers["grey prediction"].data.shape == (40, 48)
-    # a model of 2 channels, a (2, Y, X) layer read as a stack: the message names the box
+    # a model of 2 channels, a (2, Y, X) layer read as a stack: the message names the choice
     widget.viewer.add_image(np.zeros((2, 40, 48), np.float32), name="pair")
     widget.image_combo.setCurrentText("pair")
     widget.ctl.config = widget.ctl.config.replace(in_channels=2)
     widget.ctl.models = [build_model(widget.ctl.config)]
     assert not widget.predict_all()
-    assert "tick 'first axis holds channels'" in widget.status.text()
+    assert "choose 'axis 0' under channels" in widget.status.text()
 
 
 def test_a_layer_whose_first_axis_holds_channels(widget, qtbot, tmp_path):
     """Two channel layers (noise, the blobs sample) merged as napari's *Merge to stack* does,
-    a (2, Y, X) layer, read as two channels of one plane when the box says so: the scribbles
-    are one plane, the model takes both channels and finds the blobs from the sample's real
-    strokes; the reading survives a session; it cannot change once layers were made for the
-    other reading."""
+    a (2, Y, X) layer, read as two channels of one plane when axis 0 is chosen as channels: the
+    scribbles are one plane, the model takes both channels and finds the blobs from the
+    sample's real strokes; the reading survives a session; it cannot change once layers were
+    made for the other reading."""
     from napari.layers import Image
     from napari.layers.utils.stack_utils import images_to_stack
 
@@ -455,14 +455,16 @@ def test_a_layer_whose_first_axis_holds_channels(widget, qtbot, tmp_path):
     widget.image_combo.setCurrentText("two")
     widget._image_chosen()
     assert ctl.scribbles(viewer.layers["two"]).data.shape == (2, *blobs.shape)  # a 2-slice stack
-    assert widget.channels_check.isEnabled() and not widget.channels_check.isChecked()
-    widget.channels_check.click()  # refused: layers were made for the stack
+    combo = widget.channels_combo
+    assert combo.isEnabled() and combo.currentData() is None
+    assert [combo.itemText(i) for i in range(combo.count())] == ["none (grey)", "axis 0 (2)"]
+    assert widget.choose_channels(0) is None  # refused: layers were made for the stack
     assert "delete them to read its first axis as channels" in widget.status.text()
-    assert not widget.channels_check.isChecked()
+    assert combo.currentData() is None
     for name in ("two scribbles", "two prediction", "two uncertainty"):
         viewer.layers.remove(name)
-    widget.channels_check.click()
-    assert widget.channels_check.isChecked()
+    widget.choose_channels(0)
+    assert combo.currentData() == 0
     layer = ctl.scribbles(viewer.layers["two"])
     assert layer.data.shape == blobs.shape
     layer.data = read_array(strokes_path).astype(layer.data.dtype)
@@ -478,9 +480,77 @@ def test_a_layer_whose_first_axis_holds_channels(widget, qtbot, tmp_path):
     try:
         other.open_session(tmp_path / "s")
         assert other.ctl.scribbles(other.viewer.layers["two"]).data.shape == blobs.shape
-        assert other.channels_check.isChecked() and other.ctl.config.in_channels == 2
+        assert other.channels_combo.currentData() == 0 and other.ctl.config.in_channels == 2
     finally:
         other.viewer.close()
+
+
+def test_a_fiji_stack_of_channels_opened_by_napari(widget, qtbot, tmp_path):
+    """A Fiji hyperstack (Z, C, Y, X) of a noise channel and the blobs sample, opened by
+    napari's own reader as one 4D layer: picked, it is read by the axes its file declares, in a
+    new layer with the channels first (the same pixels, not copied; the file's layer hidden), so
+    that the scribbles are (Z, Y, X); strokes on one slice train a 2-channel model that finds
+    the blobs on both slices; a session reopens it the same way from the file."""
+    import tifffile
+
+    from napari_frugalseg._napari.widgets.main import FrugalsegWidget
+    from napari_frugalseg.core.io import read_array
+    from napari_frugalseg.core.samples import demo_sample
+
+    viewer, ctl = widget.viewer, widget.ctl
+    image_path, strokes_path, truth = demo_sample()
+    blobs = read_array(image_path).astype(np.float32)
+    noise = np.random.default_rng(0).random(blobs.shape).astype(np.float32) * 255
+    zcyx = np.stack([np.stack([noise, blobs]), np.stack([noise[::-1], blobs])])
+    path = tmp_path / "cells.tif"
+    tifffile.imwrite(path, zcyx, imagej=True, metadata={"axes": "ZCYX"})
+    [opened] = viewer.open(path, plugin="napari")
+    assert opened.data.shape == (2, 2, *blobs.shape)
+    widget.image_combo.setCurrentText("cells")
+    widget._image_chosen()
+    moved = viewer.layers["cells (channels first)"]
+    assert ctl.image is moved and widget.image_combo.currentText() == moved.name
+    assert moved.data.shape == (2, 2, *blobs.shape) and np.shares_memory(moved.data, opened.data)
+    assert moved.data[1, 0].max() == blobs.max() and not opened.visible
+    assert widget.channels_combo.currentData() == 0
+    assert "declares channels on axis 1" in widget.status.text()
+    layer = ctl.scribbles(moved)
+    assert layer.data.shape == (2, *blobs.shape) and ctl.scribbles(opened) is None
+    layer.data[0] = read_array(strokes_path)
+    ctl.forget_edits()
+    _train(widget, qtbot, steps=60)
+    assert ctl.config.in_channels == 2
+    assert widget.predict_all()
+    qtbot.waitUntil(lambda: ctl.state == "idle", timeout=20000)
+    for z in (0, 1):
+        found, true = viewer.layers["cells (channels first) prediction"].data[z] == 2, truth == 2
+        assert 2 * (found & true).sum() / (found.sum() + true.sum()) > 0.6
+    widget.save_session(tmp_path / "s")
+    other = FrugalsegWidget(viewer.__class__(show=False))
+    try:
+        other.open_session(tmp_path / "s")
+        reopened = other.viewer.layers["cells (channels first)"]
+        assert reopened.data.shape == moved.data.shape
+        np.testing.assert_array_equal(reopened.data, moved.data)
+        assert other.ctl.scribbles(reopened).data.shape == (2, *blobs.shape)
+        assert other.channels_combo.currentData() == 0
+    finally:
+        other.viewer.close()
+
+
+def test_choosing_another_image_gives_it_its_own_scribbles(widget):
+    """Two images of one shape: choosing the second makes its own scribble layer; the first
+    keeps its strokes (before, the scribbles of the image chosen before were taken over)."""
+    viewer = widget.viewer
+    for name in ("a", "b"):
+        viewer.add_image(np.zeros((40, 48), np.float32), name=name)
+    widget.image_combo.setCurrentText("a")
+    widget._image_chosen()
+    widget.ctl.scribbles(viewer.layers["a"]).data[5, 5] = 1
+    widget.image_combo.setCurrentText("b")
+    widget._image_chosen()
+    assert widget.ctl.scribbles(viewer.layers["b"]).name == "b scribbles"
+    assert widget.ctl.scribbles(viewer.layers["a"]).data[5, 5] == 1
 
 
 def test_adding_a_class_keeps_the_model_and_its_training(widget, qtbot, paint):

@@ -94,13 +94,11 @@ class Controller:
         return [layer for layer in self.viewer.layers if isinstance(layer, Image)
                 and layer.metadata.get("role") is None]
 
-    def select_image(self, image: Image | None, scribbles: Labels | None = None,
-                     channels_first: bool | None = None) -> Labels | None:
-        """Make ``image`` current; use ``scribbles`` or its own scribble layer (created).
-        ``channels_first``: read its first axis as channels (True) or not (None: as before)."""
+    def select_image(self, image: Image | None, scribbles: Labels | None = None) -> Labels | None:
+        """Make ``image`` current (or, where its file declares a channel axis, the layer that
+        reads it so: ``declared_reading``); use ``scribbles`` or its own scribble layer (created)."""
         if image is not None:
-            if channels_first is not None:
-                L.set_channels_first(self.viewer, image, channels_first)
+            image = self.declared_reading(image)
             L.check_fits_in_memory(image)
         self.image = image
         if image is None:
@@ -119,6 +117,19 @@ class Controller:
         self.viewer.layers.selection.active = layer
         self.update_view()
         return layer
+
+    def declared_reading(self, image: Image) -> Image:
+        """A layer picked for the first time, read by the channel axis its file declares (a Fiji
+        hyperstack or OME-TIFF opened by napari, e.g. (Z, C, Y, X)), unless the user has chosen."""
+        if L.CHANNELS_FIRST in image.metadata or L.find(self.viewer, image, "scribbles") is not None:
+            return image
+        axis = L.declared_channel_axis_of(image)
+        if axis not in L.channel_axes(image):  # none declared, or too many channels to offer
+            return image
+        read = L.read_channels(self.viewer, image, axis)
+        self.say(f"layer '{image.name}': its file declares channels on axis {axis}, read so"
+                 + (f" in layer '{read.name}'" if read is not image else ""))
+        return read
 
     def _follow_renames(self, event=None) -> None:
         for layer in self.image_layers():

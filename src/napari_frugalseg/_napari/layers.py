@@ -12,10 +12,12 @@ from napari.utils.colormaps import DirectLabelColormap
 from ..core.axes import planes
 from ..core.device import available_bytes
 from ..core.errors import FrugalsegError
-from ..core.io import check_finite
+from ..core.io import check_finite, declared_axes, declared_channel_axis
 
 META = "frugalseg_image"  # metadata key linking our layers to their image layer
 CHANNELS_FIRST = "frugalseg_channels_first"  # image metadata: its first axis holds channels
+MOVED_AXIS = "frugalseg_moved_axis"  # ... which is its source's axis of that number, moved first
+SOURCE = "frugalseg_source"  # image metadata: the file its pixels come from
 SUFFIX = {"scribbles": " scribbles", "prediction": " prediction", "uncertainty": " uncertainty",
           "instances": " instances", "consensus": " consensus", "agreement": " agreement",
           "disagreement": " disagreement", "proposals": " label here next"}
@@ -40,18 +42,73 @@ def spatial_shape(image: Image) -> tuple[int, ...]:
 def set_channels_first(viewer, image: Image, on: bool) -> None:
     """Read the layer's first axis as channels (or as slices again); refused for a layer with
     no such axis, and once our layers were made for the other reading."""
-    if on == channels_first(image):
-        return
     if on and (image.rgb or image.ndim < 3):
         raise FrugalsegError(f"layer '{image.name}' has no axis before its planes to read as channels")
     made = [layer.name for role in ("scribbles", "prediction", "uncertainty")
             if (layer := find(viewer, image, role)) is not None]
-    if made:
+    if made and on != channels_first(image):
         raise FrugalsegError(
             f"layers {', '.join(repr(n) for n in made)} were made for '{image.name}' read the "
             f"other way; delete them to read its first axis as {'channels' if on else 'slices'}"
         )
-    image.metadata[CHANNELS_FIRST] = on
+    image.metadata[CHANNELS_FIRST] = on  # said, even where unchanged: no file's reading overrides it
+
+
+MAX_CHANNELS = 16  # a longer axis is not offered as channels (Y, X, or a deep stack's Z)
+
+
+def channel_axes(image: Image) -> list[int]:
+    """The axes a user may read as channels: those of at most ``MAX_CHANNELS`` of a non-RGB
+    layer of 3 axes or more (e.g. C of (Z, C, Y, X), or of (Y, X, C) where C is not 3 or 4)."""
+    shape = full_resolution(image).shape
+    return [] if image.rgb or image.ndim < 3 else [a for a, n in enumerate(shape) if n <= MAX_CHANNELS]
+
+
+def read_channels(viewer, image: Image, axis: int | None) -> Image:
+    """The layer to work on with ``image``'s ``axis`` read as channels (None: every axis
+    spatial): the layer itself for its first axis; for another, a layer showing the same pixels
+    (not copied) with that axis moved first, made once, the original hidden. napari lines up
+    layers by their last axes, so our layers of a (Z, C, Y, X) image could not follow its Z."""
+    if axis is None or axis == 0:
+        set_channels_first(viewer, image, axis == 0)
+        return image
+    if axis not in channel_axes(image):
+        raise FrugalsegError(f"layer '{image.name}' has no axis {axis} to read as channels")
+    name = f"{image.name} (channels first)"
+    if name in viewer.layers and viewer.layers[name].metadata.get(MOVED_AXIS) == axis:
+        return viewer.layers[name]
+    check_fits_in_memory(image)  # a lazy array may be read whole when moved
+
+    def move(a):
+        return np.moveaxis(a, axis, 0)  # a view of a numpy array, lazy for dask
+
+    order = [axis, *(i for i in range(image.ndim) if i != axis)]
+    moved = viewer.add_image(
+        [move(level) for level in image.data] if image.multiscale else move(image.data),
+        name=name, multiscale=image.multiscale, colormap=image.colormap,
+        contrast_limits=image.contrast_limits, scale=np.asarray(image.scale)[order],
+        translate=np.asarray(image.translate)[order],
+        metadata={CHANNELS_FIRST: True, MOVED_AXIS: axis, SOURCE: source(image)},
+    )
+    image.visible = False
+    return moved
+
+
+def declared_channel_axis_of(image: Image) -> int | None:
+    """The axis holding channels by the axes the layer's file declares (a Fiji hyperstack or
+    OME-TIFF, e.g. 1 for ZCYX); None where it declares none, or has other axes than the layer."""
+    path = image.source.path
+    if not path or image.rgb or image.multiscale:
+        return None
+    axes = declared_axes(path)
+    axis = declared_channel_axis(axes)
+    return axis if isinstance(axis, int) and len(axes) == image.ndim else None
+
+
+def source(image: Image) -> str | None:
+    """The file the layer's pixels come from (for a layer we made from another, that one's)."""
+    path = image.source.path or image.metadata.get(SOURCE)
+    return str(path) if path else None
 
 
 def channel_count(image: Image) -> int:

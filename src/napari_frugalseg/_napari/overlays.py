@@ -68,11 +68,11 @@ def prediction_job(ctl: Controller, image: Image | None, work: Callable[[Predict
     array = L.image_array(image, ctl.config.ndim)
     models, config, name, s = list(ctl.models), ctl.config, image.name, ctl.settings
     spatial = L.spatial_shape(image)
-    if (array.shape[0] == 1 < config.in_channels == spatial[0] and len(spatial) > 2
-            and not grey_for_colour(config, array.shape[0])):  # a stack of C planes: channels?
+    axes = [a for a, n in enumerate(spatial[:-2]) if n == config.in_channels]  # of C planes
+    if array.shape[0] == 1 < config.in_channels and axes and not grey_for_colour(config, 1):
         raise FrugalsegError(f"layer '{name}' is read as one channel, but the model expects "
-                             f"{config.in_channels}; if its first axis holds them, tick 'first axis "
-                             "holds channels' (before its layers are made)")
+                             f"{config.in_channels}; if its axis {axes[0]} holds them, choose "
+                             f"'axis {axes[0]}' under channels")
     check_image_fits(config, array, f"layer '{name}'")
     device = resolve_device(s.device)
 

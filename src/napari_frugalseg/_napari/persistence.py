@@ -35,23 +35,19 @@ def session_folder(ctl: Controller) -> Path:
     return ctl.session_dir
 
 
-def _source(image: Image) -> str | None:
-    path = image.source.path or image.metadata.get("frugalseg_source")
-    return str(path) if path else None
-
-
 def _session(ctl: Controller) -> Session:
     items = []
     for image in ctl.image_layers():
         layer = ctl.scribbles(image)
         if layer is None:
             continue
-        source = _source(image)
+        source = L.source(image)
         data = None if source else np.asarray(L.full_resolution(image))
+        axis = (image.metadata.get(L.MOVED_AXIS, 0) if source else 0) if L.channels_first(image) else None
         complete = list(layer.metadata.get(imperfect.COMPLETE) or [])
         regions = imperfect.regions_record(ctl.viewer, layer)
         items.append(SessionImage(image.name, np.asarray(layer.data), source, data, image.rgb,
-                                  L.channels_first(image), complete, regions))
+                                  axis, complete, regions))
     classes = [{"name": c.name, "color": c.color} for c in ctl.classes]
     kept = ("ndim", "patch_size", "robust_q", "scale_jitter")  # how this project trains
     return Session(items, classes, {k: getattr(ctl.settings, k) for k in kept})
@@ -121,7 +117,7 @@ def export_masks(ctl: Controller, image: Image, folder: str | os.PathLike, fmt: 
     layer = L.find(ctl.viewer, image, role)
     if layer is None:
         raise FrugalsegError(f"image '{image.name}' has no {role} yet: predict first")
-    target, source = mask_path(folder, image.name, fmt), _source(image)
+    target, source = mask_path(folder, image.name, fmt), L.source(image)
     if source and target.resolve() == Path(source).resolve():  # a layer is named after its file
         raise FrugalsegError(f"{target}: the {role} would be written over the image's own file; "
                              "export into another folder")
@@ -149,13 +145,15 @@ def open_session(ctl: Controller, folder: str | os.PathLike) -> None:
     ctl.change_settings(**{k: v for k, v in session.settings.items() if hasattr(ctl.settings, k)})
     first = None
     for item in session.images:
-        data = item.data if item.data is not None else read_array(item.source)
         if item.name in ctl.viewer.layers:
             image = ctl.viewer.layers[item.name]
         else:
-            meta = {"frugalseg_source": item.source} if item.source else {}
+            data = item.data if item.data is not None else read_array(item.source)
+            meta = {L.SOURCE: item.source} if item.source else {}
+            if item.data is None and item.channel_axis:  # a file's axis moved first
+                data, meta[L.MOVED_AXIS] = np.moveaxis(data, item.channel_axis, 0), item.channel_axis
             image = ctl.viewer.add_image(data, name=item.name, rgb=item.rgb, metadata=meta)
-        image.metadata[L.CHANNELS_FIRST] = item.channels_first
+        image.metadata[L.CHANNELS_FIRST] = item.channel_axis is not None
         layer = ctl.select_image(image)
         layer.data = item.scribbles.astype(layer.data.dtype)
         imperfect.declare_complete(layer, item.complete)

@@ -40,9 +40,7 @@ def _read(path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
             import tifffile
 
             with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
-                axes = series.axes if tif.is_imagej or tif.is_ome else None
-                return np.asarray(series.asarray()), axes
+                return np.asarray(tif.series[0].asarray()), _declared(tif)
         if suffix == ".npy":
             return np.load(path, allow_pickle=False), None
         import imageio.v3 as iio
@@ -50,6 +48,25 @@ def _read(path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
         return np.asarray(iio.imread(path)), None
     except Exception as exc:  # any decoder failure is the file's problem
         raise FrugalsegError(f"{path}: cannot be read as an image ({exc})") from None
+
+
+def _declared(tif) -> str | None:
+    """The axes of an open TIFF's first series, where it declares them (ImageJ, OME)."""
+    return tif.series[0].axes if tif.is_imagej or tif.is_ome else None
+
+
+def declared_axes(path: str | os.PathLike) -> str | None:
+    """The axes a Fiji hyperstack or OME-TIFF declares (``_read``), from its header alone;
+    None for other or unreadable files."""
+    if Path(path).suffix.lower() not in (".tif", ".tiff"):
+        return None
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            return _declared(tif)
+    except Exception:  # not ours to report: the file was read by someone else
+        return None
 
 
 def image_files(paths: Iterable[str | os.PathLike]) -> list[Path]:

@@ -33,7 +33,9 @@ class SessionImage:
     source: str | None = None  # file the image was opened from
     data: np.ndarray | None = None  # the pixels, when there is no file
     rgb: bool = False
-    channels_first: bool = False  # the first axis holds channels (not RGB)
+    # the axis of the pixels (of ``source``, else ``data``) that holds channels, moved first in
+    # the layer; None: none (grey or RGB)
+    channel_axis: int | None = None
     complete: list[int] = field(default_factory=list)  # classes annotated exhaustively
     # or, per region: {"layer": name, "shapes": [{"type", "points", "complete"}, ...]}
     regions: dict[str, Any] | None = None
@@ -71,7 +73,7 @@ def save_session(folder: str | os.PathLike, session: Session, only: int | None =
         if only is None or i == only:
             save_scribbles(folder, i, im.scribbles)
         item = {"name": im.name, "source": im.source, "rgb": im.rgb,
-                "channels_first": im.channels_first, "data": None,
+                "channel_axis": im.channel_axis, "data": None,
                 "complete": list(im.complete), "regions": im.regions}
         if im.source is None:
             if im.data is None:
@@ -114,8 +116,9 @@ def load_session(folder: str | os.PathLike) -> Session:
         elif not Path(source).exists():
             raise FrugalsegError(f"{path}: image '{item['name']}' was opened from {source}, which is gone")
         scribbles = read_array(scribbles_path(folder, i)).astype(np.int32)
+        axis = item.get("channel_axis", 0 if item.get("channels_first") else None)  # or as before
         images.append(SessionImage(item["name"], scribbles, source, data, bool(item.get("rgb")),
-                                   bool(item.get("channels_first")), list(item.get("complete", [])),
+                                   axis, list(item.get("complete", [])),
                                    item.get("regions")))
     return Session(images, classes, meta.get("settings", {}))
 

@@ -59,13 +59,15 @@ class FrugalsegWidget(QWidget):
         box = QGroupBox("1. Image, scribbles and classes")
         form = QFormLayout(box)
         self.image_combo = QComboBox()
-        self.channels_check = QCheckBox("first axis holds channels")
-        self.channels_check.setToolTip("a (C, Y, X) or (C, Z, Y, X) layer, e.g. one per channel "
-                                       "merged with napari's Merge to stack")
+        self.channels_combo = QComboBox()
+        self.channels_combo.setToolTip(
+            "the image's axis that holds channels: e.g. axis 0 of a (C, Y, X) layer (one per "
+            "channel merged with napari's Merge to stack), axis 1 of a Fiji (Z, C, Y, X) stack "
+            "(read as a new layer with that axis first)")
         self.scribble_combo = QComboBox()
         self.classes = ClassTable(self.ctl.classes)
         form.addRow("image", self.image_combo)
-        form.addRow(self.channels_check)
+        form.addRow("channels", self.channels_combo)
         form.addRow("scribbles", self.scribble_combo)
         form.addRow(self.classes)
         return box
@@ -145,7 +147,8 @@ class FrugalsegWidget(QWidget):
                        viewer.scene.camera.events.zoom):
             self._link(signal, ctl.update_view)
         self.image_combo.activated.connect(self._image_chosen)
-        self.channels_check.clicked.connect(self._channels_clicked)
+        self.channels_combo.activated.connect(
+            lambda i: self.choose_channels(self.channels_combo.itemData(i)))
         self.scribble_combo.activated.connect(lambda _: self.pick_image())
         self.classes.changed.connect(ctl.set_classes)
         self._link(ctl.classes_changed, self._classes_changed)
@@ -224,18 +227,43 @@ class FrugalsegWidget(QWidget):
         self._show_channels()
 
     def _show_channels(self) -> None:
-        """The channels box shows how the chosen image is read; only where it has a choice."""
+        """The channels choice shows how the chosen image is read; only where it has a choice."""
         image = self.current_image()
-        self.channels_check.setEnabled(image is not None and not image.rgb and image.ndim >= 3)
-        self.channels_check.setChecked(image is not None and L.channels_first(image))
+        combo = self.channels_combo
+        combo.clear()
+        combo.addItem("RGB" if image is not None and image.rgb else "none (grey)", None)
+        if image is not None:
+            shape = L.full_resolution(image).shape
+            for axis in L.channel_axes(image):
+                combo.addItem(f"axis {axis} ({shape[axis]})" + (", as a new layer" if axis else ""), axis)
+            combo.setCurrentIndex(1 if L.channels_first(image) else 0)
+        combo.setEnabled(combo.count() > 1)
 
     def _image_chosen(self, index: int = 0) -> None:
-        self._show_channels()
+        self._show_image(self.current_image())
         self.pick_image()
 
-    def _channels_clicked(self, on: bool) -> None:
-        self.pick_image(channels_first=on)
-        self._show_channels()  # refused: back to how the image is read
+    def _show_image(self, image: Image | None) -> None:
+        """The choices show ``image``: its name, how its channels are read, its own scribble
+        layer (a new one where it has none, not the scribbles of the image chosen before)."""
+        if image is not None and image.name != self.image_combo.currentText():
+            self._refresh_layers()  # a layer made just now
+            self.image_combo.setCurrentText(image.name)
+        own = self.ctl.scribbles(image) if image is not None else None
+        self.scribble_combo.setCurrentText(own.name if own is not None else NEW)
+        self._show_channels()
+
+    def choose_channels(self, axis: int | None) -> Labels | None:
+        """Read the chosen image's ``axis`` as channels (None: none) and use it."""
+        image = self.current_image()
+        if image is not None:
+            try:
+                self._show_image(L.read_channels(self.viewer, image, axis))
+            except FrugalsegError as exc:
+                self.ctl.fail(exc)
+                self._show_channels()  # refused: back to how the image is read
+                return None
+        return self.pick_image()
 
     def _image_renamed(self, old: str, new: str) -> None:
         keep = self.image_combo.currentText()
@@ -279,16 +307,16 @@ class FrugalsegWidget(QWidget):
         return layer if isinstance(layer, Image) else None
 
     @guarded
-    def pick_image(self, channels_first: bool | None = None) -> Labels | None:
-        """Use the chosen image and scribble layer (a new one by default); ``channels_first``
-        as the channels box says (None: as the image is read already)."""
+    def pick_image(self) -> Labels | None:
+        """Use the chosen image and scribble layer (a new one by default)."""
         image = self.current_image()
         if image is None:
             raise FrugalsegError("no image layer: open an image first")
         choice = self.scribble_combo.currentText()
         picked = self.viewer.layers[choice] if choice and choice != NEW else None
-        layer = self.ctl.select_image(image, picked, channels_first)
+        layer = self.ctl.select_image(image, picked)
         self._refresh_layers()
+        self._show_image(self.ctl.image)  # another layer where its file declares channels
         return layer
 
     @guarded
