@@ -52,6 +52,7 @@ def test_sample_opens_with_its_scribbles_in_use(widget):
     [
         ("no image", "no image layer"),
         ("no scribbles", "no scribbles yet"),
+        ("scribble layer deleted", "no scribbles yet: paint strokes of at least two classes on 'img scribbles'"),
         ("one class", "only class 1 is labelled"),
         ("3d model on 2d", "3D model needs a 3D stack"),
         ("wrong shape", "has shape (10, 10)"),
@@ -69,6 +70,9 @@ def test_bad_choices_give_a_clear_message(widget, setup, expected):
         assert widget.pick_image() is None
     else:
         layer = widget.pick_image()
+        if setup == "scribble layer deleted":  # Train makes it again, to be painted on
+            viewer.layers.remove(layer)
+            layer = None
         if layer is not None and setup != "no scribbles":
             layer.data[..., 5:10, 5:10] = 1
             layer.data[..., 30:35, 30:35] = {"one class": 1, "class not in table": 3}.get(setup, 2)
@@ -77,6 +81,8 @@ def test_bad_choices_give_a_clear_message(widget, setup, expected):
         assert not widget.train(seconds=5)
     assert expected in widget.status.text()
     assert widget.ctl.state == "idle"
+    if setup == "scribble layer deleted":
+        assert widget.ctl.scribbles(viewer.layers["img"]) is not None
 
 
 def test_error_during_training_is_reported_and_napari_stays_usable(widget, qtbot, monkeypatch):
@@ -247,6 +253,13 @@ def test_predict_all_stops_and_3d_model_on_2d_image_is_refused(widget, qtbot, tm
     assert widget.predict_all()
     widget.ctl.stop()
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=5000)
+    # an image removed while it is predicted: said, and nothing made for it
+    widget.image_combo.setCurrentText("stack")
+    assert widget.predict_all()
+    widget.viewer.layers.remove("stack")
+    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=30000)
+    assert "image 'stack' was removed while it was predicted" in widget.status.text()
+    assert [layer.name for layer in widget.viewer.layers] == ["plane"]
 
 
 def test_class_share_correction_can_be_turned_off(widget, qtbot, tmp_path):

@@ -334,8 +334,7 @@ class Controller:
             return False
 
         def done(result) -> None:
-            overlays.show_prediction(self, result)
-            if then is not None and result is not None:
+            if overlays.show_prediction(self, result) and then is not None:
                 then(result[0], result[2])
 
         self._start(job, TrainState.PREDICTING, done, lambda p: self.predict_progress.emit(p.done, p.total))

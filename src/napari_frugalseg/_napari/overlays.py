@@ -88,12 +88,15 @@ def prediction_job(ctl: Controller, image: Image | None, work: Callable[[Predict
     return job
 
 
-def show_prediction(ctl: Controller, result: tuple[str, Prediction, Any] | None) -> None:
+def show_prediction(ctl: Controller, result: tuple[str, Prediction, Any] | None) -> bool:
+    """Show a finished prediction in its image's layers; False where there is none to show
+    (stopped, or the image removed meanwhile)."""
     if result is None:
-        return
+        return False
     name, pred, _ = result
     if name not in ctl.viewer.layers:
-        return
+        ctl.say(f"image '{name}' was removed while it was predicted: its prediction is dropped")
+        return False
     image = ctl.viewer.layers[name]
     outputs = [(L.ensure_labels(ctl.viewer, image, "prediction", ctl.colors), pred.classes),
                (uncertainty_layer(ctl, image), pred.uncertainty)]
@@ -105,3 +108,4 @@ def show_prediction(ctl: Controller, result: tuple[str, Prediction, Any] | None)
         layer.refresh()
     image.metadata["frugalseg_uncertainty_score"] = pred.score
     ctl.say(f"predicted '{name}' (uncertainty score {pred.score:.3f}: 0 sure, 1 undecided)")
+    return True

@@ -321,8 +321,9 @@ class FrugalsegWidget(QWidget):
 
     @guarded
     def train(self, seconds: float | None = None) -> bool:
-        if self.ctl.image is None or self.ctl.image is not self.current_image():
-            if self.pick_image() is None:
+        image = self.ctl.image
+        if image is None or image is not self.current_image() or self.ctl.scribbles(image) is None:
+            if self.pick_image() is None:  # (a scribble layer made again where it was deleted)
                 return False
         self._budget = seconds or self.seconds.value()
         self.plot.clear()
