@@ -253,6 +253,60 @@ def test_axes_declared_by_imagej_and_ome_tiffs(tmp_path, files):
         == ["ZCYX", "TZYX", None, None]
 
 
+def _ome_zarr(path, array, axes, version="0.4", wrapped=False):
+    """An OME-Zarr image as other tools write it: NGFF 0.4 (Zarr v2) or 0.5 (Zarr v3, its
+    metadata under "ome"), alone or as the first image of a bioformats2raw folder."""
+    import zarr
+
+    root = zarr.open_group(str(path), mode="w", zarr_format=3 if version == "0.5" else 2)
+    if wrapped:
+        root.attrs["bioformats2raw.layout"] = 3
+        group = root.create_group("0")
+    else:
+        group = root
+    group.create_array("s0", data=array)
+    group.create_array("s1", data=array[..., ::2, ::2])
+    image = {"version": version, "axes": [{"name": a} for a in axes],
+             "datasets": [{"path": "s0"}, {"path": "s1"}]}
+    group.attrs.update({"ome": {"version": version, "multiscales": [image]}} if version == "0.5"
+                       else {"multiscales": [image]})
+
+
+def test_ome_zarr_images(tmp_path, files, capsys):
+    """OME-Zarr images are read at their finest level, by the axes they declare: a (C, Y, X)
+    one of 2 channels trains a 2-channel model from the label image inside it; 0.4, 0.5 and bioformats2raw ones, alone or in a
+    folder, are predicted into <name>.tif (cells, not cells.ome); a Zarr group that is not an
+    image is named in a one-line error."""
+    img = tifffile.imread(files["img"])
+    two = np.stack([img, img[::-1]])
+    _ome_zarr(tmp_path / "cells.ome.zarr", two, "cyx")
+    strokes = tmp_path / "cells.ome.zarr" / "labels" / "strokes"  # an OME-Zarr label image
+    _ome_zarr(strokes, tifffile.imread(files["lab"]), "yx")
+    assert main(["train", "--image", str(tmp_path / "cells.ome.zarr"), "--labels", str(strokes),
+                 "--out", str(tmp_path / "m"), *FAST]) == 0
+    assert load_bundle(tmp_path / "m").config.in_channels == 2
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _ome_zarr(folder / "v5.ome.zarr", two, "cyx", version="0.5")
+    _ome_zarr(folder / "raw.zarr", two[None], "zcyx", wrapped=True)  # a one-slice stack
+    assert main(["predict", "--model", str(tmp_path / "m"), "--image", str(tmp_path / "cells.ome.zarr"),
+                 str(folder), "--out", str(tmp_path / "out")]) == 0
+    assert tifffile.imread(tmp_path / "out" / "cells.tif").shape == (48, 40)
+    assert tifffile.imread(tmp_path / "out" / "v5.tif").shape == (48, 40)
+    assert tifffile.imread(tmp_path / "out" / "raw.tif").shape == (1, 48, 40)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "v5.tif"),
+                                  tifffile.imread(tmp_path / "out" / "cells.tif"))
+    import zarr
+
+    zarr.open_group(str(tmp_path / "empty.zarr"), mode="w")
+    capsys.readouterr()
+    assert main(["predict", "--model", str(tmp_path / "m"), "--image", str(tmp_path / "empty.zarr"),
+                 "--out", str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err
+    assert "empty.zarr: cannot be read as an image (a Zarr group without OME-Zarr 'multiscales'" in err
+    assert not (tmp_path / "out2").exists()
+
+
 def test_a_grey_image_for_a_model_of_rgb_images(tmp_path, files, capsys):
     """A model trained on an RGB file of grey content takes the grey file of the same pixels
     (its value in each colour): the same mask, and a note; a grey 3-slice stack read with

@@ -31,18 +31,18 @@ def predict(args) -> int:
     from napari_frugalseg.core.bundle import check_image_fits, grey_for_colour, load_bundle
     from napari_frugalseg.core.device import resolve_device
     from napari_frugalseg.core.guidance import propose, write_proposals
-    from napari_frugalseg.core.io import image_files, read_image_and_axes, write_csv, write_tiff
+    from napari_frugalseg.core.io import image_files, read_image_and_axes, stem, write_csv, write_tiff
     from napari_frugalseg.core.library import resolve_model
     from napari_frugalseg.core.predict import predict_image
 
     args.image = image_files(args.image)
     device = resolve_device(args.device)
     bundle = load_bundle(resolve_model(args.model), device)
-    stems = [p.stem for p in args.image]
+    stems = [stem(p) for p in args.image]
     if len(set(stems)) != len(stems):
         raise FrugalsegError("two input images share a file name stem; outputs would collide")
     suffixes = ["", "_probabilities", "_uncertainty", "_disagreement"]
-    check_outputs_spare_inputs([args.out / f"{p.stem}{s}.tif" for p in args.image for s in suffixes],
+    check_outputs_spare_inputs([args.out / f"{stem(p)}{s}.tif" for p in args.image for s in suffixes],
                                args.image)
     ndim = bundle.config.ndim
 
@@ -88,18 +88,18 @@ def predict(args) -> int:
                 out["_uncertainty"] = result.uncertainty
                 if several:
                     out["_disagreement"] = result.disagreement
-                scores.append((path.stem, f"{result.score:.6f}"))
+                scores.append((stem(path), f"{result.score:.6f}"))
             spatial = image.shape[1:]
             for suffix, array in out.items():  # a time series: back from its planes
                 array = array.reshape(*array.shape[:array.ndim - len(seen.shape[1:])], *spatial)
-                written.append(write_tiff(args.out / f"{path.stem}{suffix}.tif", array))
-            line = f"{path} -> {args.out / (path.stem + '.tif')}"
+                written.append(write_tiff(args.out / f"{stem(path)}{suffix}.tif", array))
+            line = f"{path} -> {args.out / (stem(path) + '.tif')}"
             if args.uncertainty:
                 line += f" (uncertainty score {result.score:.4f})"
             print(line)
             if args.propose:
                 found = propose(result.uncertainty, args.propose, args.propose_size)
-                proposals += [(path.stem, rank, p) for rank, p in enumerate(found, 1)]
+                proposals += [(stem(path), rank, p) for rank, p in enumerate(found, 1)]
                 for rank, p in enumerate(found, 1):
                     plane = () if p.z is None else tuple(map(int, np.unravel_index(p.z, image.shape[1:-2])))
                     where = PLACES[len(plane)].format(*plane) if len(plane) in PLACES else f"plane {plane}, "

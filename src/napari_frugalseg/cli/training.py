@@ -15,11 +15,11 @@ from .errors import EXIT_ERROR
 
 
 def _load_training(args):
-    from napari_frugalseg.core.io import paired_files, read_array, read_image
+    from napari_frugalseg.core.io import is_zarr, paired_files, read_array, read_image
     from napari_frugalseg.core.labels import as_label_array, check_labels_fit
 
     given = (args.image or []) + (args.labels or [])
-    if len(given) == 2 and len(args.image or []) == 1 and all(path.is_dir() for path in given):
+    if len(given) == 2 and len(args.image or []) == 1 and all(p.is_dir() and not is_zarr(p) for p in given):
         args.image, args.labels, unlabelled = paired_files(args.image[0], args.labels[0])
         if unlabelled:
             print(f"note: {len(unlabelled)} image(s) without labels left out: "

@@ -14,7 +14,8 @@ import numpy as np
 
 from .errors import FrugalsegError
 
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy")
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr")
+ZARR_FILES = (".zattrs", ".zarray", "zarr.json")  # a folder holding one of these is a Zarr node
 
 
 def read_array(path: str | os.PathLike) -> np.ndarray:
@@ -22,12 +23,25 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     return _read(path)[0]
 
 
+def is_zarr(path: Path) -> bool:
+    """Whether ``path`` is a Zarr folder (named .zarr, or an OME-Zarr's labels/<name>)."""
+    return path.is_dir() and (path.suffix.lower() == ".zarr" or any((path / f).is_file() for f in ZARR_FILES))
+
+
+def stem(path: str | os.PathLike) -> str:
+    """A file's name without its suffixes of format: ``cells`` for cells.tif, cells.ome.tif and
+    cells.ome.zarr (outputs and label files are named after it)."""
+    return Path(path).stem.removesuffix(".ome")
+
+
 def _read(path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
-    """``read_array``'s pixels, and the axes a Fiji hyperstack or OME-TIFF declares (e.g.
-    ``ZCYX``; None for other files), from one opening of the file."""
+    """``read_array``'s pixels, and the axes a Fiji hyperstack, OME-TIFF or OME-Zarr declares
+    (e.g. ``ZCYX``; None for other files), from one opening of the file."""
     path = Path(path)
     if not path.exists():
         raise FrugalsegError(f"{path}: no such file")
+    if is_zarr(path):
+        return _read_zarr(path)
     if path.is_dir():
         raise FrugalsegError(f"{path}: is a folder, not an image file")
     suffix = path.suffix.lower()
@@ -48,6 +62,30 @@ def _read(path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
         return np.asarray(iio.imread(path)), None
     except Exception as exc:  # any decoder failure is the file's problem
         raise FrugalsegError(f"{path}: cannot be read as an image ({exc})") from None
+
+
+def _read_zarr(path: Path) -> tuple[np.ndarray, str | None]:
+    """The finest level of an OME-Zarr image (OME-NGFF 0.4 or 0.5; of a bioformats2raw folder,
+    its first image) and its axes; a plain Zarr array as it is, with none."""
+    try:
+        import zarr
+
+        node = zarr.open(str(path), mode="r")
+        if isinstance(node, zarr.Array):
+            return np.asarray(node[...]), None
+        meta = dict(node.attrs).get("ome", dict(node.attrs))  # 0.5 nests it under "ome"
+        if "multiscales" not in meta and "bioformats2raw.layout" in meta:
+            node = node["0"]
+            meta = dict(node.attrs).get("ome", dict(node.attrs))
+        if not meta.get("multiscales"):
+            raise ValueError("a Zarr group without OME-Zarr 'multiscales' metadata")
+        image = meta["multiscales"][0]
+        array = np.asarray(node[image["datasets"][0]["path"]][...])
+        names = [a["name"] if isinstance(a, dict) else a for a in image.get("axes", [])]  # 0.3: names
+    except Exception as exc:  # any reader failure is the file's problem
+        raise FrugalsegError(f"{path}: cannot be read as an image ({exc})") from None
+    axes = "".join(str(n)[:1].upper() for n in names)
+    return array, axes if len(axes) == array.ndim else None
 
 
 def _declared(tif) -> str | None:
@@ -74,11 +112,11 @@ def image_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     name; hidden files skipped), other paths as they are (``read_array`` checks them)."""
     files = []
     for path in map(Path, paths):
-        if not path.is_dir():
+        if not path.is_dir() or is_zarr(path):
             files.append(path)
             continue
-        found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
-                       and p.suffix.lower() in IMAGE_SUFFIXES)
+        found = sorted(p for p in path.iterdir() if (p.is_file() or is_zarr(p))
+                       and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
         if not found:
             raise FrugalsegError(f"{path}: a folder with no image file ({', '.join(IMAGE_SUFFIXES)}) in it")
         files += found
@@ -101,18 +139,18 @@ def paired_files(images: Path, labels: Path) -> tuple[list[Path], list[Path], li
     same = images.resolve() == labels.resolve()
     found: dict[str, Path] = {}
     for path in image_files([labels]):
-        stem = _image_stem(path.stem)
-        if same and stem == path.stem:
+        name = _image_stem(stem(path))
+        if same and name == stem(path):
             continue  # an image
-        if stem in found:
-            raise FrugalsegError(f"{labels}: two label files for image '{stem}': {found[stem].name}, {path.name}")
-        found[stem] = path
-    all_images = [p for p in image_files([images]) if not (same and _image_stem(p.stem) != p.stem)]
-    paired = [path for path in all_images if path.stem in found]
+        if name in found:
+            raise FrugalsegError(f"{labels}: two label files for image '{name}': {found[name].name}, {path.name}")
+        found[name] = path
+    all_images = [p for p in image_files([images]) if not (same and _image_stem(stem(p)) != stem(p))]
+    paired = [path for path in all_images if stem(path) in found]
     if not paired:
         raise FrugalsegError(f"{labels}: no label file named after an image of {images} (e.g. "
                              f"<image stem>.tif or <image stem>_labels.tif)")
-    return paired, [found[path.stem] for path in paired], [p for p in all_images if p.stem not in found]
+    return paired, [found[stem(path)] for path in paired], [p for p in all_images if stem(p) not in found]
 
 
 NO_CHANNELS = "none"  # as a channel axis: the image has none, every axis is spatial
