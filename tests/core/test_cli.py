@@ -13,6 +13,7 @@ import tifffile
 from napari_frugalseg.cli import main
 from napari_frugalseg.core.samples import sample_path
 from napari_frugalseg.core.bundle import load_bundle
+from napari_frugalseg.core.export import read_mask
 
 FAST = ["--max-steps", "3", "--width", "4", "--depth", "2", "--patch-size", "32", "--batch-size", "2"]
 
@@ -274,9 +275,10 @@ def _ome_zarr(path, array, axes, version="0.4", wrapped=False):
 
 def test_ome_zarr_images(tmp_path, files, capsys):
     """OME-Zarr images are read at their finest level, by the axes they declare: a (C, Y, X)
-    one of 2 channels trains a 2-channel model from the label image inside it; 0.4, 0.5 and bioformats2raw ones, alone or in a
-    folder, are predicted into <name>.tif (cells, not cells.ome); a Zarr group that is not an
-    image is named in a one-line error."""
+    one of 2 channels trains a 2-channel model from the label image inside it; 0.4, 0.5 and
+    bioformats2raw ones, alone or in a folder, are predicted into <name>.tif (cells, not
+    cells.ome), or as OME-Zarr or PNG masks with --format; a Zarr group that is not an image
+    is named in a one-line error."""
     img = tifffile.imread(files["img"])
     two = np.stack([img, img[::-1]])
     _ome_zarr(tmp_path / "cells.ome.zarr", two, "cyx")
@@ -296,6 +298,13 @@ def test_ome_zarr_images(tmp_path, files, capsys):
     assert tifffile.imread(tmp_path / "out" / "raw.tif").shape == (1, 48, 40)
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "v5.tif"),
                                   tifffile.imread(tmp_path / "out" / "cells.tif"))
+    for fmt in ("ome-zarr", "png"):  # the masks in the plugin's other export formats
+        assert main(["predict", "--model", str(tmp_path / "m"), "--image", str(folder / "raw.zarr"),
+                     str(folder / "v5.ome.zarr"), "--out", str(tmp_path / fmt), "--format", fmt]) == 0
+        for name in ("raw", "v5"):
+            written = read_mask(tmp_path / fmt / (f"{name}.ome.zarr" if fmt == "ome-zarr" else name))
+            truth = tifffile.imread(tmp_path / "out" / f"{name}.tif")
+            np.testing.assert_array_equal(written, truth if fmt == "ome-zarr" else truth.squeeze())
     import zarr
 
     zarr.open_group(str(tmp_path / "empty.zarr"), mode="w")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from napari_frugalseg.core.config import ROBUST_Q, SCALE_JITTER, TrainConfig
 from napari_frugalseg.core.errors import FrugalsegError
+from napari_frugalseg.core.export import FORMATS
 from napari_frugalseg.core.io import NO_CHANNELS
 
 from .consensus import consensus
@@ -84,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="image files, or folders: their image files")
     q.add_argument("--out", required=True, type=Path, help="folder for <stem>.tif masks")
     _channel_axis_option(q)
+    q.add_argument("--format", choices=FORMATS, default="tiff",
+                   help="masks as <stem>.tif (default), <stem>/slice_0000.png... or <stem>.ome.zarr")
     q.add_argument("--probabilities", action="store_true", help="also <stem>_probabilities.tif")
     q.add_argument("--device", default="auto")
     q.add_argument("--tta", action="store_true", help="average over flips (test-time augmentation)")

@@ -3,6 +3,7 @@ every input is checked first, and a failure removes what was written."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def predict(args) -> int:
     from napari_frugalseg.core.axes import planes
     from napari_frugalseg.core.bundle import check_image_fits, grey_for_colour, load_bundle
     from napari_frugalseg.core.device import resolve_device
+    from napari_frugalseg.core.export import mask_path, write_mask
     from napari_frugalseg.core.guidance import propose, write_proposals
     from napari_frugalseg.core.io import image_files, read_image_and_axes, stem, write_csv, write_tiff
     from napari_frugalseg.core.library import resolve_model
@@ -41,9 +43,10 @@ def predict(args) -> int:
     stems = [stem(p) for p in args.image]
     if len(set(stems)) != len(stems):
         raise FrugalsegError("two input images share a file name stem; outputs would collide")
-    suffixes = ["", "_probabilities", "_uncertainty", "_disagreement"]
-    check_outputs_spare_inputs([args.out / f"{stem(p)}{s}.tif" for p in args.image for s in suffixes],
-                               args.image)
+    suffixes = ["_probabilities", "_uncertainty", "_disagreement"]
+    masks = {p: mask_path(args.out, stem(p), args.format) for p in args.image}
+    check_outputs_spare_inputs([*masks.values(), *(args.out / f"{stem(p)}{s}.tif" for p in args.image
+                                                   for s in suffixes)], args.image)
     ndim = bundle.config.ndim
 
     def read(path: Path):
@@ -92,8 +95,9 @@ def predict(args) -> int:
             spatial = image.shape[1:]
             for suffix, array in out.items():  # a time series: back from its planes
                 array = array.reshape(*array.shape[:array.ndim - len(seen.shape[1:])], *spatial)
-                written.append(write_tiff(args.out / f"{stem(path)}{suffix}.tif", array))
-            line = f"{path} -> {args.out / (stem(path) + '.tif')}"
+                written.append(write_mask(masks[path], array, args.format) if not suffix
+                               else write_tiff(args.out / f"{stem(path)}{suffix}.tif", array))
+            line = f"{path} -> {masks[path]}"
             if args.uncertainty:
                 line += f" (uncertainty score {result.score:.4f})"
             print(line)
@@ -111,6 +115,9 @@ def predict(args) -> int:
             written.append(write_proposals(args.out / "proposals.csv", proposals))
     except BaseException:
         for w in written:
-            w.unlink(missing_ok=True)
+            if w.is_dir():  # a PNG or OME-Zarr mask
+                shutil.rmtree(w)
+            else:
+                w.unlink(missing_ok=True)
         raise
     return 0

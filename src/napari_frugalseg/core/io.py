@@ -15,7 +15,7 @@ import numpy as np
 from .errors import FrugalsegError
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".zarr")
-ZARR_FILES = (".zattrs", ".zarray", "zarr.json")  # a folder holding one of these is a Zarr node
+ZARR_MARKERS = (".zattrs", ".zarray", "zarr.json")  # a folder holding one of these is a Zarr node
 
 
 def read_array(path: str | os.PathLike) -> np.ndarray:
@@ -25,7 +25,7 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
 
 def is_zarr(path: Path) -> bool:
     """Whether ``path`` is a Zarr folder (named .zarr, or an OME-Zarr's labels/<name>)."""
-    return path.is_dir() and (path.suffix.lower() == ".zarr" or any((path / f).is_file() for f in ZARR_FILES))
+    return path.is_dir() and (path.suffix.lower() == ".zarr" or any((path / f).is_file() for f in ZARR_MARKERS))
 
 
 def stem(path: str | os.PathLike) -> str:
