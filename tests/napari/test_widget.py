@@ -503,7 +503,8 @@ def test_a_fiji_stack_of_channels_opened_by_napari(widget, qtbot, tmp_path):
     napari's own reader as one 4D layer: picked, it is read by the axes its file declares, in a
     new layer with the channels first (the same pixels, not copied; the file's layer hidden), so
     that the scribbles are (Z, Y, X); strokes on one slice train a 2-channel model that finds
-    the blobs on both slices; a session reopens it the same way from the file."""
+    the blobs on both slices; masks are exported under the file's name; a session reopens it the
+    same way from the file."""
     import tifffile
 
     from napari_frugalseg._napari.widgets.main import FrugalsegWidget
@@ -538,6 +539,8 @@ def test_a_fiji_stack_of_channels_opened_by_napari(widget, qtbot, tmp_path):
     for z in (0, 1):
         found, true = viewer.layers["cells (channels first) prediction"].data[z] == 2, truth == 2
         assert 2 * (found & true).sum() / (found.sum() + true.sum()) > 0.6
+    exported = widget.export_masks(tmp_path / "masks")  # named after the file, as it was opened
+    assert exported.name == "cells.tif" and read_array(exported).shape == (2, *blobs.shape)
     widget.save_session(tmp_path / "s")
     other = FrugalsegWidget(viewer.__class__(show=False))
     try:

@@ -18,6 +18,7 @@ META = "frugalseg_image"  # metadata key linking our layers to their image layer
 CHANNELS_FIRST = "frugalseg_channels_first"  # image metadata: its first axis holds channels
 MOVED_AXIS = "frugalseg_moved_axis"  # ... which is its source's axis of that number, moved first
 SOURCE = "frugalseg_source"  # image metadata: the file its pixels come from
+MOVED = " (channels first)"  # the name of a layer with a channel axis moved first: its image's + this
 SUFFIX = {"scribbles": " scribbles", "prediction": " prediction", "uncertainty": " uncertainty",
           "instances": " instances", "consensus": " consensus", "agreement": " agreement",
           "disagreement": " disagreement", "proposals": " label here next"}
@@ -74,7 +75,7 @@ def read_channels(viewer, image: Image, axis: int | None) -> Image:
         return image
     if axis not in channel_axes(image):
         raise FrugalsegError(f"layer '{image.name}' has no axis {axis} to read as channels")
-    name = f"{image.name} (channels first)"
+    name = image.name + MOVED
     if name in viewer.layers and viewer.layers[name].metadata.get(MOVED_AXIS) == axis:
         return viewer.layers[name]
     check_fits_in_memory(image)  # a lazy array may be read whole when moved
@@ -103,6 +104,12 @@ def declared_channel_axis_of(image: Image) -> int | None:
     axes = declared_axes(path)
     axis = declared_channel_axis(axes)
     return axis if isinstance(axis, int) and len(axes) == image.ndim else None
+
+
+def export_name(image: Image) -> str:
+    """The name masks of ``image`` are written under: its own; of a layer we made with a channel
+    axis moved first, its original's (that of the file, where napari named it after one)."""
+    return image.name.removesuffix(MOVED) if MOVED_AXIS in image.metadata else image.name
 
 
 def source(image: Image) -> str | None:

@@ -117,7 +117,7 @@ def export_masks(ctl: Controller, image: Image, folder: str | os.PathLike, fmt: 
     layer = L.find(ctl.viewer, image, role)
     if layer is None:
         raise FrugalsegError(f"image '{image.name}' has no {role} yet: predict first")
-    target, source = mask_path(folder, image.name, fmt), L.source(image)
+    target, source = mask_path(folder, L.export_name(image), fmt), L.source(image)
     if source and target.resolve() == Path(source).resolve():  # a layer is named after its file
         raise FrugalsegError(f"{target}: the {role} would be written over the image's own file; "
                              "export into another folder")
