@@ -354,6 +354,34 @@ def test_export_never_writes_over_the_image_file(widget, tmp_path):
     assert read_array(out).shape == (64, 64)
 
 
+def test_a_session_that_does_not_fit_is_refused_whole(widget, tmp_path):
+    """A session opened onto a viewer whose layer of an image's name is another layer, or
+    whose image file changed shape since: one message naming both, and nothing added (before,
+    a Labels layer of that name crashed it and another shape left half a session behind)."""
+    import tifffile
+
+    viewer = widget.viewer
+    path = tmp_path / "cells.tif"
+    tifffile.imwrite(path, np.zeros((64, 64), np.uint8))
+    viewer.open(str(path), plugin="napari")
+    widget.image_combo.setCurrentText("cells")
+    widget.pick_image().data[2:5, 2:5] = 1
+    widget.save_session(tmp_path / "s")
+    viewer.layers.clear()
+    for add, expected in ((viewer.add_image, "has scribbles of (64, 64), but the open layer 'cells' "
+                                             "is (32, 32): close or rename"),
+                          (viewer.add_labels, "the open layer 'cells' is a Labels layer, not the session's image")):
+        add(np.zeros((32, 32), np.uint8), name="cells")
+        widget.open_session(tmp_path / "s")
+        assert expected in widget.status.text()
+        assert [layer.name for layer in viewer.layers] == ["cells"]
+        viewer.layers.clear()
+    tifffile.imwrite(path, np.zeros((80, 80), np.uint8))
+    widget.open_session(tmp_path / "s")
+    assert "cells.tif is now (80, 80): the file changed since the session was saved" in widget.status.text()
+    assert not len(viewer.layers)
+
+
 def test_renaming_an_image_keeps_its_scribbles_and_its_training(widget, qtbot, paint, isbi):
     """Our layers are linked to their image by name: a rename (napari's layer list allows it
     at any time) must not orphan the scribbles, even while training runs."""

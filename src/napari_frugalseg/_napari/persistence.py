@@ -137,21 +137,45 @@ def save(ctl: Controller, folder: str | os.PathLike) -> Path:
     return folder
 
 
-def open_session(ctl: Controller, folder: str | os.PathLike) -> None:
-    """Add the session's images and scribbles to the viewer; restore classes and model."""
-    folder = Path(folder)
-    session = load_session(folder)
-    ctl.set_classes([ClassSpec(c["name"], c["color"]) for c in session.classes])
-    ctl.change_settings(**{k: v for k, v in session.settings.items() if hasattr(ctl.settings, k)})
-    first = None
+def _session_layers(ctl: Controller, folder: Path, session: Session) -> list:
+    """Each session image with the layer it goes to: the open layer of its name, or pixels to
+    add as one (with their metadata); all checked against their scribbles' shape before
+    anything is added, so that a session that does not fit is refused whole."""
+    found = []
     for item in session.images:
-        if item.name in ctl.viewer.layers:
-            image = ctl.viewer.layers[item.name]
-        else:
+        layer, data, meta = ctl.viewer.layers[item.name] if item.name in ctl.viewer.layers else None, None, {}
+        if layer is not None and not isinstance(layer, Image):
+            raise FrugalsegError(f"{folder}: the open layer '{item.name}' is a {type(layer).__name__} "
+                                 "layer, not the session's image of that name; rename or close it first")
+        if layer is None:
             data = item.data if item.data is not None else read_array(item.source)
             meta = {L.SOURCE: item.source} if item.source else {}
             if item.data is None and item.channel_axis:  # a file's axis moved first
                 data, meta[L.MOVED_AXIS] = np.moveaxis(data, item.channel_axis, 0), item.channel_axis
+        shape = L.full_resolution(layer).shape if layer is not None else data.shape
+        rgb = layer.rgb if layer is not None else item.rgb
+        spatial = shape[:-1] if rgb else shape[1:] if item.channel_axis is not None else shape
+        if tuple(spatial) != item.scribbles.shape:
+            what = (f"the open layer '{item.name}' is {tuple(spatial)}: close or rename it first"
+                    if layer is not None else f"{item.source} is now {tuple(spatial)}: the file "
+                    "changed since the session was saved" if item.source else
+                    f"its saved pixels are {tuple(spatial)}: the session is damaged")
+            raise FrugalsegError(f"{folder}: image '{item.name}' has scribbles of {item.scribbles.shape}, "
+                                 f"but {what}")
+        found.append((item, layer, data, meta))
+    return found
+
+
+def open_session(ctl: Controller, folder: str | os.PathLike) -> None:
+    """Add the session's images and scribbles to the viewer; restore classes and model."""
+    folder = Path(folder)
+    session = load_session(folder)
+    found = _session_layers(ctl, folder, session)
+    ctl.set_classes([ClassSpec(c["name"], c["color"]) for c in session.classes])
+    ctl.change_settings(**{k: v for k, v in session.settings.items() if hasattr(ctl.settings, k)})
+    first = None
+    for item, image, data, meta in found:
+        if image is None:
             image = ctl.viewer.add_image(data, name=item.name, rgb=item.rgb, metadata=meta)
         image.metadata[L.CHANNELS_FIRST] = item.channel_axis is not None
         layer = ctl.select_image(image)
