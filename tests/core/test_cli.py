@@ -179,7 +179,8 @@ def test_bad_prediction_input_leaves_no_output(tmp_path, files, capsys):
 
 def test_outputs_never_replace_the_users_files(tmp_path, files, capsys):
     """A model goes into a new or empty folder or over an earlier model, never over a folder of
-    other files (swapping the new folder in deleted them) or a file; a mask never over its input."""
+    other files (swapping the new folder in deleted them) or a file; a mask never over its
+    input; no output into a folder that is a file."""
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("precious")
@@ -195,6 +196,15 @@ def test_outputs_never_replace_the_users_files(tmp_path, files, capsys):
     _expect_error(capsys, ["predict", "--model", str(tmp_path / "m"), "--image", str(files["img"]),
                            "--out", str(tmp_path)], "a.tif", "would be written over this input")
     assert files["img"].read_bytes() == before
+    # an output folder that is a file (a traceback from mkdir before), for every command
+    for command in (["predict", "--model", str(tmp_path / "m"), "--image", str(files["img"]), "--out",
+                     str(files["lab"])],
+                    ["train", "--image", str(files["img"]), "--labels", str(files["lab"]), "--out",
+                     str(files["lab"] / "m"), *FAST],
+                    ["consensus", "--labels", str(files["lab"]), str(files["lab"]), "--out",
+                     str(files["lab"] / "c.tif")],
+                    ["demo", "--out", str(files["lab"]), "--max-seconds", "1"]):
+        _expect_error(capsys, command, "a_labels.tif: is a file, not a folder")
 
 
 def test_class_values_without_pixels_are_kept_and_named(tmp_path, files, capsys):

@@ -218,10 +218,26 @@ def read_image_and_axes(path: str | os.PathLike,
     return image, declared is not None
 
 
+def check_folder_for(path: str | os.PathLike) -> None:
+    """Refuse ``path`` as somewhere to write when a file stands where a folder above it
+    should be (e.g. ``--out`` naming an existing file)."""
+    for parent in Path(path).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise FrugalsegError(f"{parent}: is a file, not a folder: {path} cannot be written in it")
+            return
+
+
+def make_folder_for(path: Path) -> None:
+    """Create the folder ``path`` goes in (``check_folder_for`` first)."""
+    check_folder_for(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
@@ -268,6 +284,7 @@ def check_replaceable(path: str | os.PathLike, replaces: Callable[[list[str]], b
     but an earlier ``what`` (``replaces`` judges the names in it): swapping in the new folder
     would delete the user's files."""
     path = Path(path)
+    check_folder_for(path)
     if path.is_dir():
         names = sorted(p.name for p in path.iterdir())
         if names and not replaces(names):
@@ -289,7 +306,7 @@ def atomic_dir(path: str | os.PathLike, fill: Callable[[Path], None], *,
     """
     path = Path(path)
     check_replaceable(path, replaces, what)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder_for(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
     try:
         fill(tmp)
