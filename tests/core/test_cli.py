@@ -177,6 +177,31 @@ def test_bad_prediction_input_leaves_no_output(tmp_path, files, capsys):
                   "a.tif", "3D model cannot segment a 2D image")
 
 
+def test_a_full_disk_is_one_line_and_leaves_no_output(tmp_path, files, capsys, monkeypatch):
+    """The system refusing a write (here: no space left, on the second mask) is a one-line
+    error like bad input, and the masks written before it are removed."""
+    import errno
+
+    from napari_frugalseg.core import io
+
+    assert _train(files, tmp_path / "m") == 0
+    other = tmp_path / "b.tif"
+    other.write_bytes(files["img"].read_bytes())
+    atomic_write, calls = io.atomic_write, []
+
+    def full(path, write):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return atomic_write(path, write)
+
+    monkeypatch.setattr(io, "atomic_write", full)
+    capsys.readouterr()
+    _expect_error(capsys, ["predict", "--model", str(tmp_path / "m"), "--image", str(files["img"]), str(other),
+                           "--out", str(tmp_path / "out")], "b.tif: No space left on device")
+    assert not list((tmp_path / "out").glob("*.tif"))
+
+
 def test_outputs_never_replace_the_users_files(tmp_path, files, capsys):
     """A model goes into a new or empty folder or over an earlier model, never over a folder of
     other files (swapping the new folder in deleted them) or a file; a mask never over its
