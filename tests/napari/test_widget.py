@@ -126,6 +126,27 @@ def test_strokes_are_autosaved_and_survive(widget, qtbot, tmp_path):
         other.viewer.close()
 
 
+def test_a_failed_autosave_is_said_and_the_strokes_stay(widget, qtbot, monkeypatch, tmp_path):
+    """The disk refusing an autosave (full, read-only) after a stroke: a message saying so and
+    what to do, the stroke kept in its layer, no traceback; Save session the same."""
+    import errno
+
+    from napari_frugalseg._napari import persistence
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "scribbles/0.tif")
+
+    monkeypatch.setattr(persistence, "save_session", full)
+    layer = _blobs(widget)
+    layer.paint((100, 100), 2)
+    qtbot.waitUntil(lambda: "autosave of the scribbles failed" in widget.status.text(), timeout=3000)
+    assert "(scribbles/0.tif: No space left on device)" in widget.status.text()
+    assert "save the session into another folder" in widget.status.text()
+    assert layer.data[100, 100] == 2
+    assert widget.save_session(tmp_path / "s") is None  # Save session on that disk: said too
+    assert widget.status.text() == "scribbles/0.tif: No space left on device"
+
+
 def test_class_table_drives_layer_colours(widget):
     layer = _blobs(widget)
     widget.classes.add_class()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,17 +54,30 @@ def _session(ctl: Controller) -> Session:
     return Session(items, classes, {k: getattr(ctl.settings, k) for k in kept})
 
 
+@contextmanager
+def _autosaving(ctl: Controller, what: str):
+    """An autosave the system refuses (disk full, no permission) is said, not raised: the work
+    is still in napari, and the user can save it elsewhere."""
+    try:
+        yield
+    except OSError as exc:
+        ctl.fail(FrugalsegError(f"autosave of the {what} failed ({FrugalsegError.from_os(exc)}); "
+                                "they are still in napari: save the session into another folder"))
+
+
 def autosave(ctl: Controller, image: Image) -> None:
     """After a stroke: that image's scribbles (and the session index) to the session folder."""
     session = _session(ctl)
     names = [im.name for im in session.images]
     if image.name in names:
-        save_session(session_folder(ctl), session, only=names.index(image.name))
+        with _autosaving(ctl, "scribbles"):
+            save_session(session_folder(ctl), session, only=names.index(image.name))
 
 
 def autosave_model(ctl: Controller) -> None:
     if ctl.settings.autosave and ctl.model is not None:
-        save_bundle(Session.model_dir(session_folder(ctl)), ctl.models, ctl.config, None, ctl.history)
+        with _autosaving(ctl, "model"):
+            save_bundle(Session.model_dir(session_folder(ctl)), ctl.models, ctl.config, None, ctl.history)
 
 
 def model_info(ctl: Controller) -> dict:

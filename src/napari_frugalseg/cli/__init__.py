@@ -130,6 +130,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"frugalseg: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:  # the system's refusal: no space left, no permission, ...
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"frugalseg: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"frugalseg: error: {FrugalsegError.from_os(exc)}", file=sys.stderr)
         return EXIT_ERROR

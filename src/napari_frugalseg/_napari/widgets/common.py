@@ -10,7 +10,8 @@ from ...core.errors import FrugalsegError
 
 
 def guarded(method):
-    """Widget actions report bad input as a message (through ``self.ctl``) instead of raising."""
+    """Widget actions report bad input, and writes the system refuses (disk full, no
+    permission), as a message (through ``self.ctl``) instead of raising."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -18,7 +19,9 @@ def guarded(method):
             return method(self, *args, **kwargs)
         except FrugalsegError as exc:
             self.ctl.fail(exc)
-            return None
+        except OSError as exc:
+            self.ctl.fail(FrugalsegError.from_os(exc))
+        return None
 
     return wrapper
 
