@@ -85,6 +85,9 @@ def test_model_library_keep_list_and_start_from_with_new_classes(widget, qtbot, 
     g.keep_button.click()
     home = tmp_path / "home" / "models"
     assert load_bundle(home / "blobs-v1").config.classes == tuple(c.name for c in widget.ctl.classes)
+    assert widget.status.text() == "kept the model in the library as 'blobs-v1'"
+    g.keep_button.click()  # the same name again: replaced, and said so
+    assert widget.status.text().endswith("replacing the earlier model of that name")
     (home / "half-written").mkdir()
     g.refresh_library()
     texts = [g.library.itemText(i) for i in range(g.library.count())]

@@ -109,7 +109,9 @@ class GuidanceBox(QGroupBox):
 
     @guarded
     def keep(self) -> None:
+        had = {e.name for e in self.entries}
         path = persistence.keep_in_library(self.ctl, self.name.text())
         self.refresh_library()
         self.library.setCurrentIndex([e.path for e in self.entries].index(path))
-        self.ctl.say(f"kept the model in the library as '{path.name}'")
+        replaced = ", replacing the earlier model of that name" if path.name in had else ""
+        self.ctl.say(f"kept the model in the library as '{path.name}'{replaced}")
