@@ -80,6 +80,32 @@ def test_view_prediction_matches_whole_image_prediction_inside_the_view():
     assert np.mean(whole.argmax(0)[box] + 1 == classes) > 0.95  # borders differ by padding only
 
 
+def test_a_view_of_several_slices_is_each_slice_as_viewed_alone():
+    """napari's 3D view previews a slab of slices: each of them as the preview of that slice
+    alone, for a 2D model and for a 3D model (whose slab then spans the stack either way), and
+    a slab never runs into the next stack of a time series."""
+    from napari_frugalseg.core.config import new_model_config
+    from napari_frugalseg.core.model import build_model
+    from napari_frugalseg.core.predict import Predictor, predict_view
+
+    rng = np.random.default_rng(2)
+    box = (slice(0, 40), slice(4, 36))
+    for ndim, image in ((2, rng.random((1, 5, 40, 40))), (3, rng.random((1, 8, 40, 40)))):
+        config = new_model_config(("a", "b"), 1, ndim, depth_of_stacks=8 if ndim == 3 else None,
+                                  patch=16, width=4, depth=2)
+        predictor = Predictor(build_model(config).eval())
+        image = image.astype(np.float32)
+        classes, unc = predict_view(predictor, config, image, 1, box, depth=3)
+        assert classes.shape == unc.shape == (3, 40, 32), ndim
+        for i, z in enumerate(range(1, 4)):
+            alone, alone_unc = predict_view(predictor, config, image, z, box)
+            np.testing.assert_array_equal(classes[i], alone)
+            np.testing.assert_allclose(unc[i], alone_unc, atol=1e-5)
+    series = np.stack([image[:, :4], image[:, 4:]], axis=1)  # (C, T, Z, Y, X): stack 1 is slices 4-7
+    classes, _ = predict_view(predictor, config, series, 4 + 1, box, depth=2)
+    np.testing.assert_array_equal(classes, predict_view(predictor, config, series[:, 1], 1, box, depth=2)[0])
+
+
 def test_a_batch_of_tiles_is_predicted_as_each_tile_alone():
     """Validation predicts its held-out patches a batch at a time (a 3D net is several times
     faster so on a CPU): each tile's probabilities are those it gets alone, flips included."""

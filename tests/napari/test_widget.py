@@ -219,6 +219,29 @@ def test_a_stroke_while_idle_continues_training_from_the_model(widget, qtbot):
     assert max(h["lr"] for h in more) <= full / 4 + 1e-12
 
 
+def test_the_3d_view_previews_the_stack_not_one_slice(widget, qtbot):
+    """In napari's 3D view the whole stack is on screen: the live preview fills every slice
+    of it (a small stack; a large one as many slices around the current one as fit in
+    PREVIEW_PIXELS_3D), where it filled the current slice alone."""
+    from napari_frugalseg._napari import layers
+
+    rng = np.random.default_rng(0)
+    stack = rng.random((6, 64, 64), np.float32)
+    stack[:, 20:44, 20:44] += 1
+    widget.viewer.add_image(stack, name="stack")
+    widget.image_combo.setCurrentText("stack")
+    layer = widget.pick_image()
+    layer.data[2, 28:36, 28:36] = 2
+    layer.data[2, 2:6, 2:60] = 1
+    widget.ctl.forget_edits()
+    widget.viewer.dims.ndisplay = 3
+    _train_and_preview(widget, qtbot, steps=20)
+    shown = widget.viewer.layers["stack prediction"].data
+    assert all((shown[z] > 0).all() for z in range(6))
+    big = widget.viewer.add_image(np.zeros((40, 512, 512), np.float32), name="big")  # 4 slices fit
+    assert layers.shown_slab(big, 39) == (36, 4) and layers.shown_slab(big, 1) == (0, 4)
+
+
 def test_scrolling_a_stack_is_not_a_stroke_but_undo_is(widget, qtbot, tmp_path, monkeypatch):
     """With a model and "continue after each new stroke" on, moving to another slice or
     redrawing the scribbles must not start training; painting, undo and redo do."""

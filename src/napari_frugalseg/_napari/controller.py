@@ -165,7 +165,12 @@ class Controller:
         """Note what is on screen (call on slice or camera changes)."""
         if self.image is not None and self.image in self.viewer.layers:
             z, box = L.visible_box(self.image, self.viewer)
-            self._view = View(self.image.name, z, box)
+            if self.viewer.dims.ndisplay == 3 and z is not None:  # a stack shown whole
+                first, depth = L.shown_slab(self.image, z)
+                plane = L.spatial_shape(self.image)[-2:]
+                self._view = View(self.image.name, first, (slice(0, plane[0]), slice(0, plane[1])), depth)
+            else:
+                self._view = View(self.image.name, z, box)
 
     def forget_edits(self) -> None:
         """Drop label changes not yet handled (e.g. scribbles restored from disk)."""
@@ -282,7 +287,7 @@ class Controller:
             return None
         image = trainer.data.images[self._train_names.index(view.image)]
         classes, unc = predict_view(predictor, trainer.config, image, view.z, view.box,
-                                    prior_correction=self.settings.prior_correction)
+                                    prior_correction=self.settings.prior_correction, depth=view.depth)
         return Preview(view, classes, unc)
 
     def stop(self) -> None:

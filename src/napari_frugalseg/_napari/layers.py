@@ -257,6 +257,20 @@ def add_image_overlay(viewer, image: Image, role: str, data: np.ndarray, **kwarg
     )
 
 
+PREVIEW_PIXELS_3D = 2**20  # in napari's 3D view, a preview covers up to this many pixels
+
+
+def shown_slab(image: Image, z: int) -> tuple[int, int]:
+    """napari's 3D view shows a whole stack: the slices a preview covers, as (first, count):
+    the stack that slice ``z`` is in, or as many slices around ``z`` as ``PREVIEW_PIXELS_3D``
+    allows (a preview costs training time)."""
+    shape = spatial_shape(image)
+    n = shape[-3]
+    depth = int(np.clip(PREVIEW_PIXELS_3D // (shape[-2] * shape[-1]), 1, n))
+    stack, z = divmod(z, n)
+    return stack * n + min(max(z - depth // 2, 0), n - depth), depth
+
+
 def visible_box(image: Image, viewer) -> tuple[int | None, tuple[slice, slice]]:
     """The current slice (its number in ``planes``; None for a 2D image) and the visible
     in-plane field, in data pixels."""

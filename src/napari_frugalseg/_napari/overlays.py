@@ -44,7 +44,10 @@ def show_preview(ctl: Controller, preview: Preview) -> None:
     layer = L.find(ctl.viewer, image, "prediction")
     if not isinstance(layer, Labels):
         layer = L.ensure_labels(ctl.viewer, image, "prediction", ctl.colors)
-    key = L.plane_index(layer.data.shape, view.z) + view.box
+    key = L.plane_index(layer.data.shape, view.z)
+    if view.depth > 1:  # slices from z on, in its stack
+        key = key[:-1] + (slice(key[-1], key[-1] + view.depth),)
+    key += view.box
     if layer.data[key].shape != preview.classes.shape:  # the layer changed since the view
         return
     layer.data[key] = preview.classes

@@ -34,11 +34,13 @@ def default_classes() -> list[ClassSpec]:
 
 @dataclass
 class View:
-    """What is on screen: which image, which slice, which in-plane field."""
+    """What is on screen: which image, which slice, which in-plane field; in napari's 3D view,
+    ``depth`` slices from ``z`` on."""
 
     image: str
     z: int | None
     box: tuple[slice, slice]
+    depth: int = 1
 
 
 @dataclass

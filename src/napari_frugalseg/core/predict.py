@@ -223,12 +223,14 @@ def predict_view(
     box: tuple[slice, slice],
     tile: int = 512,
     prior_correction: bool = True,
+    depth: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class map and uncertainty (normalised entropy) of one visible plane region.
 
     ``norm_image`` is normalised (C, *spatial); ``z`` picks the slice of a stack (a 3D model
     sees the slab of its patch depth around it; of a time series of stacks, ``z`` counts the
-    slices of all stacks in turn); ``box`` the in-plane field. The class map is
+    slices of all stacks in turn); ``box`` the in-plane field; ``depth`` > 1: that many slices
+    from ``z`` on, within its stack (napari's 3D view), as (depth, h, w). The class map is
     corrected to the region's class shares as ``predict_image`` corrects a whole image.
     """
     k = config.n_classes
@@ -236,19 +238,21 @@ def predict_view(
     m = len(predictor.models) if train_prior else 1  # corrected model by model, as predict_image
     outputs = partial(predictor.outputs, per_model=m > 1)
     if z is None or config.ndim == 2:
-        plane = norm_image if z is None else norm_image[:, z]
-        region = plane[(slice(None),) + box]
-        _, probs = predict_tiled(region, outputs, (tile, tile), m * k, probabilities=True)
+        planes = [norm_image] if z is None else [norm_image[:, s] for s in range(z, z + depth)]
+        probs = np.stack([predict_tiled(plane[(slice(None),) + box], outputs, (tile, tile), m * k,
+                                        probabilities=True)[1] for plane in planes], axis=1)
     else:
         if norm_image.ndim == 5:  # (C, T, Z, Y, X): the stack the slice is in
             t, z = divmod(z, norm_image.shape[2])
             norm_image = norm_image[:, t]
-        depth = config.patch_size[0]
-        z0 = int(np.clip(z - depth // 2, 0, max(0, norm_image.shape[1] - depth)))
-        slab = norm_image[(slice(None), slice(z0, z0 + depth)) + box]
-        tile3d = (depth, min(tile, 256), min(tile, 256))
+        need = max(depth, config.patch_size[0])  # the slab the model sees: its patch depth at least
+        z0 = int(np.clip(z + depth // 2 - need // 2, 0, max(0, norm_image.shape[1] - need)))
+        slab = norm_image[(slice(None), slice(z0, z0 + need)) + box]
+        tile3d = (config.patch_size[0], min(tile, 256), min(tile, 256))
         _, probs = predict_tiled(slab, outputs, tile3d, m * k, probabilities=True)
-        probs = probs[:, z - z0]
+        probs = probs[:, z - z0 : z - z0 + depth]
+    if depth == 1:
+        probs = probs[:, 0]
     each = probs.reshape((m, k) + probs.shape[1:])
     mean = each.mean(0)
     final = shift_members(each, train_prior) if train_prior else mean

@@ -143,8 +143,8 @@ class FrugalsegWidget(QWidget):
         ctl, viewer = self.ctl, self.viewer
         for signal in (viewer.layers.events.inserted, viewer.layers.events.removed):
             self._link(signal, self._refresh_layers)
-        for signal in (viewer.dims.events.current_step, viewer.scene.camera.events.center,
-                       viewer.scene.camera.events.zoom):
+        for signal in (viewer.dims.events.current_step, viewer.dims.events.ndisplay,
+                       viewer.scene.camera.events.center, viewer.scene.camera.events.zoom):
             self._link(signal, ctl.update_view)
         self.image_combo.activated.connect(self._image_chosen)
         self.channels_combo.activated.connect(
