@@ -306,6 +306,34 @@ def test_predict_all_stops_and_3d_model_on_2d_image_is_refused(widget, qtbot, tm
     assert [layer.name for layer in widget.viewer.layers] == ["plane"]
 
 
+def test_predict_and_export_every_image_layer(widget, qtbot, tmp_path):
+    """With *every image layer* ticked, Predict all goes through the image layers one after
+    the other (one the model cannot take is skipped and named) and Export masks writes each
+    image's mask, named after it."""
+    from napari_frugalseg.core.bundle import save_bundle
+    from napari_frugalseg.core.config import new_model_config
+    from napari_frugalseg.core.model import build_model
+
+    viewer = widget.viewer
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        viewer.add_image(rng.random((48, 40), np.float32), name=name)
+    viewer.add_image(rng.random((48, 40, 3), np.float32), name="colour", rgb=True)
+    config = new_model_config(tuple(c.name for c in widget.ctl.classes), 1, 2, patch=32, width=4, depth=2)
+    save_bundle(tmp_path / "m", build_model(config), config)
+    widget.load_model(tmp_path / "m")
+    widget.every_image.setChecked(True)
+    assert widget.predict_all()
+    qtbot.waitUntil(lambda: widget.status.text().startswith("predicted 2 image(s)"), timeout=30000)
+    assert "'a', 'b'; skipped 'colour' (" in widget.status.text()
+    assert "3 channel(s)" in widget.status.text()
+    assert viewer.layers["a prediction"].data.min() > 0 and viewer.layers["b prediction"].data.min() > 0
+    widget.format_combo.setCurrentText("tiff")
+    widget.export_masks(tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.tif", "b.tif"]
+    np.testing.assert_array_equal(read_array(tmp_path / "out" / "b.tif"), viewer.layers["b prediction"].data)
+
+
 def test_class_share_correction_can_be_turned_off(widget, qtbot, tmp_path):
     """Predict all corrects for each image's class shares unless the user unticks it."""
     import torch

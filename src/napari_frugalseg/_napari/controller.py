@@ -333,16 +333,51 @@ class Controller:
             self.say("busy: stop the current work first")
             return False
         try:
-            job = overlays.prediction_job(self, image or self.image, work)
+            self._predict(image or self.image, then, work)
         except FrugalsegError as exc:
             self.fail(exc)
             return False
+        return True
+
+    def _predict(self, image: Image | None, then=None, work=None) -> None:
+        """``predict_all``'s work, started; raises what is wrong with ``image`` first."""
+        job = overlays.prediction_job(self, image, work)
 
         def done(result) -> None:
             if overlays.show_prediction(self, result) and then is not None:
                 then(result[0], result[2])
 
         self._start(job, TrainState.PREDICTING, done, lambda p: self.predict_progress.emit(p.done, p.total))
+
+    def predict_every(self) -> bool:
+        """Predict all, image layer after image layer; one the model cannot take (other
+        channels or dimensions) is skipped and named at the end. Stop ends the series."""
+        if self.state != TrainState.IDLE:
+            self.say("busy: stop the current work first")
+            return False
+        if self.model is None:
+            self.fail(FrugalsegError("no model yet: train or load one first"))
+            return False
+        queue, done, skipped = list(self.image_layers()), [], []
+
+        def start_next(name: str | None = None) -> None:
+            if name is not None:
+                done.append(name)
+                if self.state != TrainState.IDLE:  # other work started in between: the series ends
+                    return
+            while queue:
+                image = queue.pop(0)
+                if image not in self.viewer.layers:
+                    continue
+                try:  # the next image once this one's worker has finished and the state is idle
+                    self._predict(image, then=lambda n, w: QTimer.singleShot(0, lambda: start_next(n)))
+                    return
+                except FrugalsegError as exc:
+                    skipped.append(f"'{image.name}' ({exc})")
+            note = f"; skipped {'; '.join(skipped)}" if skipped else ""
+            self.say(f"predicted {len(done)} image(s): {', '.join(repr(n) for n in done) or 'none'}{note}")
+
+        start_next()
         return True
 
     # -- workers and state -----------------------------------------------------------------

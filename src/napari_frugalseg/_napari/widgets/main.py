@@ -105,12 +105,15 @@ class FrugalsegWidget(QWidget):
         box = QGroupBox("3. Predict and correct")
         form = QFormLayout(box)
         self.predict_button = QPushButton("Predict all")
+        self.every_image = QCheckBox("every image layer")
+        self.every_image.setToolTip("Predict all and Export masks go through every image layer, "
+                                    "not only the chosen one")
         self.accept_class = QComboBox()
         self.accept_region = QComboBox()
         self.accept_button = QPushButton("Accept prediction into scribbles")
         self.object_class = QComboBox()
         self.instances_button = QPushButton("Make instances")
-        form.addRow(self.predict_button)
+        form.addRow(row(self.predict_button, self.every_image))
         form.addRow("accept class", self.accept_class)
         form.addRow("inside", self.accept_region)
         form.addRow(self.accept_button)
@@ -331,6 +334,8 @@ class FrugalsegWidget(QWidget):
 
     @guarded
     def predict_all(self) -> bool:
+        if self.every_image.isChecked():
+            return self.ctl.predict_every()
         if self.current_image() is None:
             raise FrugalsegError("no image layer: open an image first")
         return self.ctl.predict_all(self.current_image())
@@ -377,15 +382,25 @@ class FrugalsegWidget(QWidget):
 
     @guarded
     def export_masks(self, folder=None, role: str = "prediction") -> Path | None:
+        """The chosen image's masks (of every image that has them, with *every image layer*)
+        into a folder; returns the folder's (last) mask written."""
         image = self.current_image()
-        if image is None:
+        if self.every_image.isChecked():
+            images = [im for im in self.ctl.image_layers() if L.find(self.viewer, im, role) is not None]
+            if not images:
+                raise FrugalsegError(f"no image has a {role} yet: predict first")
+        elif image is None:
             raise FrugalsegError("no image layer: open an image first")
+        else:
+            images = [image]
         folder = self._ask(f"Folder for the {role} masks", path=folder)
         if folder is None:
             return None
-        out = persistence.export_masks(self.ctl, image, folder, self.format_combo.currentText(), role)
-        self.status.setText(f"wrote {out}")
-        return out
+        fmt = self.format_combo.currentText()
+        written = [persistence.export_masks(self.ctl, im, folder, fmt, role) for im in images]
+        self.status.setText(f"wrote {written[0]}" if len(written) == 1 else
+                            f"wrote {len(written)} masks in {folder}: {', '.join(p.name for p in written)}")
+        return written[-1]
 
     @guarded
     def save_model(self, path=None) -> Path | None:
