@@ -331,6 +331,14 @@ def test_predict_and_export_every_image_layer(widget, qtbot, tmp_path):
     widget.format_combo.setCurrentText("tiff")
     widget.export_masks(tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.tif", "b.tif"]
+    # a (Y, C, X) layer read through a layer with its channel axis first: that one stands for it
+    # (here skipped, 3 channels for a grey model), the original is not tried
+    viewer.add_image(rng.random((48, 3, 40), np.float32), name="yc")
+    widget.image_combo.setCurrentText("yc")
+    widget.choose_channels(1)
+    assert widget.predict_all()
+    qtbot.waitUntil(lambda: widget.status.text().startswith("predicted 2 image(s)"), timeout=30000)
+    assert "'yc (channels first)'" in widget.status.text() and "'yc' (" not in widget.status.text()
     np.testing.assert_array_equal(read_array(tmp_path / "out" / "b.tif"), viewer.layers["b prediction"].data)
 
 

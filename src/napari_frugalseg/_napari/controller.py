@@ -358,7 +358,9 @@ class Controller:
         if self.model is None:
             self.fail(FrugalsegError("no model yet: train or load one first"))
             return False
-        queue, done, skipped = list(self.image_layers()), [], []
+        # not a layer read in another with its channels moved first: that one stands for it
+        queue = [im for im in self.image_layers() if im.name + L.MOVED not in self.viewer.layers]
+        done, skipped = [], []
 
         def start_next(name: str | None = None) -> None:
             if name is not None:
