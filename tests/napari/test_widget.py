@@ -664,7 +664,8 @@ def test_a_fiji_stack_of_channels_opened_by_napari(widget, qtbot, tmp_path):
 
 def test_choosing_another_image_gives_it_its_own_scribbles(widget):
     """Two images of one shape: choosing the second makes its own scribble layer; the first
-    keeps its strokes (before, the scribbles of the image chosen before were taken over)."""
+    keeps its strokes (before, the scribbles of the image chosen before were taken over); a
+    Labels layer of no image chosen first serves the image chosen next."""
     viewer = widget.viewer
     for name in ("a", "b"):
         viewer.add_image(np.zeros((40, 48), np.float32), name=name)
@@ -675,6 +676,13 @@ def test_choosing_another_image_gives_it_its_own_scribbles(widget):
     widget._image_chosen()
     assert widget.ctl.scribbles(viewer.layers["b"]).name == "b scribbles"
     assert widget.ctl.scribbles(viewer.layers["a"]).data[5, 5] == 1
+    # a Labels layer of no image, chosen first, is taken by the image chosen next
+    viewer.add_image(np.zeros((40, 48), np.float32), name="c")
+    viewer.add_labels(np.zeros((40, 48), np.uint8), name="annot")
+    widget.scribble_combo.setCurrentText("annot")
+    widget.image_combo.setCurrentText("c")
+    widget._image_chosen()
+    assert widget.ctl.scribbles(viewer.layers["c"]).name == "annot"
 
 
 def test_adding_a_class_keeps_the_model_and_its_training(widget, qtbot, paint):

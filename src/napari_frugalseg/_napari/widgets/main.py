@@ -248,12 +248,16 @@ class FrugalsegWidget(QWidget):
 
     def _show_image(self, image: Image | None) -> None:
         """The choices show ``image``: its name, how its channels are read, its own scribble
-        layer (a new one where it has none, not the scribbles of the image chosen before)."""
+        layer, else the Labels layer chosen if it belongs to no other image, else a new one
+        (never the scribbles of the image chosen before)."""
         if image is not None and image.name != self.image_combo.currentText():
             self._refresh_layers()  # a layer made just now
             self.image_combo.setCurrentText(image.name)
         own = self.ctl.scribbles(image) if image is not None else None
-        self.scribble_combo.setCurrentText(own.name if own is not None else NEW)
+        chosen = self.scribble_combo.currentText()
+        free = (image is not None and chosen in self.viewer.layers
+                and self.viewer.layers[chosen].metadata.get(L.META) in (None, image.name))
+        self.scribble_combo.setCurrentText(own.name if own is not None else chosen if free else NEW)
         self._show_channels()
 
     def choose_channels(self, axis: int | None) -> Labels | None:
