@@ -683,6 +683,14 @@ def test_choosing_another_image_gives_it_its_own_scribbles(widget):
     widget.image_combo.setCurrentText("c")
     widget._image_chosen()
     assert widget.ctl.scribbles(viewer.layers["c"]).name == "annot"
+    # ... but not one named after another image (as a sample's scribbles are)
+    viewer.add_image(np.zeros((40, 48), np.float32), name="d")
+    viewer.add_labels(np.zeros((40, 48), np.uint8), name="e scribbles")
+    viewer.add_image(np.zeros((40, 48), np.float32), name="e")
+    widget.scribble_combo.setCurrentText("e scribbles")
+    widget.image_combo.setCurrentText("d")
+    widget._image_chosen()
+    assert widget.ctl.scribbles(viewer.layers["d"]).name == "d scribbles"
 
 
 def test_adding_a_class_keeps_the_model_and_its_training(widget, qtbot, paint):

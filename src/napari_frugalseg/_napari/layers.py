@@ -188,6 +188,18 @@ def find(viewer, image: Image, role: str):
     return None
 
 
+def owner(viewer, layer) -> str | None:
+    """The image layer ``layer`` belongs to: by metadata link, else by conventional name (e.g.
+    a sample's 'blobs scribbles' beside 'blobs'); None for a layer of no image."""
+    if layer.metadata.get(META):
+        return layer.metadata[META]
+    for suffix in SUFFIX.values():
+        base = layer.name.removesuffix(suffix)
+        if base != layer.name and isinstance(viewer.layers[base] if base in viewer.layers else None, Image):
+            return base
+    return None
+
+
 def relink(viewer, old: str, new: str) -> None:
     """Our layers of an image renamed from ``old`` to ``new``: linked to ``new``, and those
     carrying the old name under its convention renamed."""

@@ -256,7 +256,7 @@ class FrugalsegWidget(QWidget):
         own = self.ctl.scribbles(image) if image is not None else None
         chosen = self.scribble_combo.currentText()
         free = (image is not None and chosen in self.viewer.layers
-                and self.viewer.layers[chosen].metadata.get(L.META) in (None, image.name))
+                and L.owner(self.viewer, self.viewer.layers[chosen]) in (None, image.name))
         self.scribble_combo.setCurrentText(own.name if own is not None else chosen if free else NEW)
         self._show_channels()
 
