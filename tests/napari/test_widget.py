@@ -665,32 +665,27 @@ def test_a_fiji_stack_of_channels_opened_by_napari(widget, qtbot, tmp_path):
 def test_choosing_another_image_gives_it_its_own_scribbles(widget):
     """Two images of one shape: choosing the second makes its own scribble layer; the first
     keeps its strokes (before, the scribbles of the image chosen before were taken over); a
-    Labels layer of no image chosen first serves the image chosen next."""
+    Labels layer of no image chosen first serves the image chosen next, but not one named
+    after another image (as a sample's scribbles are)."""
     viewer = widget.viewer
-    for name in ("a", "b"):
+    for name in ("a", "b", "c", "d", "e"):
         viewer.add_image(np.zeros((40, 48), np.float32), name=name)
-    widget.image_combo.setCurrentText("a")
-    widget._image_chosen()
+    for name in ("annot", "e scribbles"):
+        viewer.add_labels(np.zeros((40, 48), np.uint8), name=name)
+
+    def scribbles_after(labels: str, image: str) -> str:
+        """Choose the Labels layer ``labels``, then the image: the name of its scribbles."""
+        widget.scribble_combo.setCurrentText(labels)
+        widget.image_combo.setCurrentText(image)
+        widget._image_chosen()
+        return widget.ctl.scribbles(viewer.layers[image]).name
+
+    assert scribbles_after("", "a") == "a scribbles"
     widget.ctl.scribbles(viewer.layers["a"]).data[5, 5] = 1
-    widget.image_combo.setCurrentText("b")
-    widget._image_chosen()
-    assert widget.ctl.scribbles(viewer.layers["b"]).name == "b scribbles"
+    assert scribbles_after("a scribbles", "b") == "b scribbles"
     assert widget.ctl.scribbles(viewer.layers["a"]).data[5, 5] == 1
-    # a Labels layer of no image, chosen first, is taken by the image chosen next
-    viewer.add_image(np.zeros((40, 48), np.float32), name="c")
-    viewer.add_labels(np.zeros((40, 48), np.uint8), name="annot")
-    widget.scribble_combo.setCurrentText("annot")
-    widget.image_combo.setCurrentText("c")
-    widget._image_chosen()
-    assert widget.ctl.scribbles(viewer.layers["c"]).name == "annot"
-    # ... but not one named after another image (as a sample's scribbles are)
-    viewer.add_image(np.zeros((40, 48), np.float32), name="d")
-    viewer.add_labels(np.zeros((40, 48), np.uint8), name="e scribbles")
-    viewer.add_image(np.zeros((40, 48), np.float32), name="e")
-    widget.scribble_combo.setCurrentText("e scribbles")
-    widget.image_combo.setCurrentText("d")
-    widget._image_chosen()
-    assert widget.ctl.scribbles(viewer.layers["d"]).name == "d scribbles"
+    assert scribbles_after("annot", "c") == "annot"
+    assert scribbles_after("e scribbles", "d") == "d scribbles"
 
 
 def test_adding_a_class_keeps_the_model_and_its_training(widget, qtbot, paint):
