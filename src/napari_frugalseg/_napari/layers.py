@@ -16,7 +16,7 @@ from ..core.io import check_finite, declared_axes, declared_channel_axis
 
 META = "frugalseg_image"  # metadata key linking our layers to their image layer
 CHANNELS_FIRST = "frugalseg_channels_first"  # image metadata: its first axis holds channels
-MOVED_AXIS = "frugalseg_moved_axis"  # ... which is its source's axis of that number, moved first
+MOVED_AXIS = "frugalseg_moved_axis"  # image metadata: the axis of its source we moved first
 SOURCE = "frugalseg_source"  # image metadata: the file its pixels come from
 MOVED = " (channels first)"  # the name of a layer with a channel axis moved first: its image's + this
 SUFFIX = {"scribbles": " scribbles", "prediction": " prediction", "uncertainty": " uncertainty",
@@ -195,7 +195,7 @@ def owner(viewer, layer) -> str | None:
         return layer.metadata[META]
     for suffix in SUFFIX.values():
         base = layer.name.removesuffix(suffix)
-        if base != layer.name and isinstance(viewer.layers[base] if base in viewer.layers else None, Image):
+        if base != layer.name and base in viewer.layers and isinstance(viewer.layers[base], Image):
             return base
     return None
 
