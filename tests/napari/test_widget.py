@@ -308,8 +308,8 @@ def test_predict_all_stops_and_3d_model_on_2d_image_is_refused(widget, qtbot, tm
 
 def test_predict_and_export_every_image_layer(widget, qtbot, tmp_path):
     """With *every image layer* ticked, Predict all goes through the image layers one after
-    the other (one the model cannot take is skipped and named) and Export masks writes each
-    image's mask, named after it."""
+    the other (one the model cannot take is skipped and named; Stop ends the series) and
+    Export masks writes each image's mask, named after it."""
     from napari_frugalseg.core.bundle import save_bundle
     from napari_frugalseg.core.config import new_model_config
     from napari_frugalseg.core.model import build_model
@@ -331,13 +331,21 @@ def test_predict_and_export_every_image_layer(widget, qtbot, tmp_path):
     widget.format_combo.setCurrentText("tiff")
     widget.export_masks(tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.tif", "b.tif"]
+    # Stop ends the series, and says how far it came
+    viewer.add_image(rng.random((8, 512, 512), np.float32), name="a stack")
+    viewer.layers.move(len(viewer.layers) - 1, 0)  # first in the series
+    assert widget.predict_all()
+    widget.ctl.stop()
+    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
+    assert widget.status.text() == "stopped: predicted 0 image(s): none"
+    assert "a stack prediction" not in viewer.layers
     # a (Y, C, X) layer read through a layer with its channel axis first: that one stands for it
     # (here skipped, 3 channels for a grey model), the original is not tried
     viewer.add_image(rng.random((48, 3, 40), np.float32), name="yc")
     widget.image_combo.setCurrentText("yc")
     widget.choose_channels(1)
     assert widget.predict_all()
-    qtbot.waitUntil(lambda: widget.status.text().startswith("predicted 2 image(s)"), timeout=30000)
+    qtbot.waitUntil(lambda: widget.status.text().startswith("predicted 3 image(s)"), timeout=30000)
     assert "'yc (channels first)'" in widget.status.text() and "'yc' (" not in widget.status.text()
     np.testing.assert_array_equal(read_array(tmp_path / "out" / "b.tif"), viewer.layers["b prediction"].data)
 

@@ -298,6 +298,7 @@ class Controller:
                 self.trainer.request_stop()
             self._set_state(TrainState.STOPPING)
         elif self.state == TrainState.PREDICTING and self._worker is not None:
+            self._stop.set()
             self._worker.quit()
 
     def detach(self) -> None:
@@ -339,13 +340,18 @@ class Controller:
             return False
         return True
 
-    def _predict(self, image: Image | None, then=None, work=None) -> None:
-        """``predict_all``'s work, started; raises what is wrong with ``image`` first."""
+    def _predict(self, image: Image | None, then=None, work=None, stopped=None) -> None:
+        """``predict_all``'s work, started; raises what is wrong with ``image`` first.
+        ``stopped()`` runs when Stop ended it."""
         job = overlays.prediction_job(self, image, work)
+        self._stop.clear()
 
         def done(result) -> None:
-            if overlays.show_prediction(self, result) and then is not None:
-                then(result[0], result[2])
+            if overlays.show_prediction(self, result):
+                if then is not None:
+                    then(result[0], result[2])
+            elif self._stop.is_set() and stopped is not None:
+                stopped()
 
         self._start(job, TrainState.PREDICTING, done, lambda p: self.predict_progress.emit(p.done, p.total))
 
@@ -372,12 +378,16 @@ class Controller:
                 if image not in self.viewer.layers:
                     continue
                 try:  # the next image once this one's worker has finished and the state is idle
-                    self._predict(image, then=lambda n, w: QTimer.singleShot(0, lambda: start_next(n)))
+                    self._predict(image, then=lambda n, w: QTimer.singleShot(0, lambda: start_next(n)),
+                                  stopped=lambda: report("stopped: "))
                     return
                 except FrugalsegError as exc:
                     skipped.append(f"'{image.name}' ({exc})")
+            report()
+
+        def report(prefix: str = "") -> None:
             note = f"; skipped {'; '.join(skipped)}" if skipped else ""
-            self.say(f"predicted {len(done)} image(s): {', '.join(repr(n) for n in done) or 'none'}{note}")
+            self.say(f"{prefix}predicted {len(done)} image(s): {', '.join(repr(n) for n in done) or 'none'}{note}")
 
         start_next()
         return True
@@ -394,8 +404,7 @@ class Controller:
         self._worker = None
         self.trainer = None
         try:
-            if result is not None:
-                done(result)
+            done(result)  # None where the work was stopped or failed
         finally:
             self._set_state(TrainState.IDLE)
 
