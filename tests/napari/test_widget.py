@@ -297,6 +297,7 @@ def test_predict_all_stops_and_3d_model_on_2d_image_is_refused(widget, qtbot, tm
     assert widget.predict_all()
     widget.ctl.stop()
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=5000)
+    assert widget.status.text() == "prediction of 'stack' stopped; its layers keep what they showed before"
     # an image removed while it is predicted: said, and nothing made for it
     widget.image_combo.setCurrentText("stack")
     assert widget.predict_all()

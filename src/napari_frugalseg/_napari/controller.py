@@ -333,8 +333,10 @@ class Controller:
         if self.state != TrainState.IDLE:
             self.say("busy: stop the current work first")
             return False
+        image = image or self.image
         try:
-            self._predict(image or self.image, then, work)
+            self._predict(image, then, work, stopped=lambda: self.say(
+                f"prediction of '{image.name}' stopped; its layers keep what they showed before"))
         except FrugalsegError as exc:
             self.fail(exc)
             return False
