@@ -441,6 +441,10 @@ def test_export_never_writes_over_the_image_file(widget, tmp_path):
     assert path.read_bytes() == before
     out = widget.export_masks(tmp_path / "masks")
     assert read_array(out).shape == (64, 64)
+    # napari names a layer from cells.ome.tif 'cells.ome': its mask is cells.tif, no OME-TIFF
+    image.name, widget.viewer.layers["cells prediction"].name = "cells.ome", "cells.ome prediction"
+    widget.image_combo.setCurrentText("cells.ome")
+    assert widget.export_masks(tmp_path / "masks").name == "cells.tif"
 
 
 def test_a_session_that_does_not_fit_is_refused_whole(widget, tmp_path):

@@ -108,8 +108,10 @@ def declared_channel_axis_of(image: Image) -> int | None:
 
 def export_name(image: Image) -> str:
     """The name masks of ``image`` are written under: its own; of a layer we made with a channel
-    axis moved first, its original's (that of the file, where napari named it after one)."""
-    return image.name.removesuffix(MOVED) if MOVED_AXIS in image.metadata else image.name
+    axis moved first, its original's; without a format's ".ome" (napari names a layer from
+    cells.ome.tif 'cells.ome'; its mask is no OME-TIFF), as the command line names outputs."""
+    name = image.name.removesuffix(MOVED) if MOVED_AXIS in image.metadata else image.name
+    return name.removesuffix(".ome")
 
 
 def source(image: Image) -> str | None:
