@@ -222,7 +222,8 @@ def test_a_stroke_while_idle_continues_training_from_the_model(widget, qtbot):
 def test_the_3d_view_previews_the_stack_not_one_slice(widget, qtbot):
     """In napari's 3D view the whole stack is on screen: the live preview fills every slice
     of it (a small stack; a large one as many slices around the current one as fit in
-    PREVIEW_PIXELS_3D), where it filled the current slice alone."""
+    PREVIEW_PIXELS_3D), where it filled the current slice alone; accepting the prediction takes
+    those slices too."""
     from napari_frugalseg._napari import layers
 
     rng = np.random.default_rng(0)
@@ -238,6 +239,12 @@ def test_the_3d_view_previews_the_stack_not_one_slice(widget, qtbot):
     _train_and_preview(widget, qtbot, steps=20)
     shown = widget.viewer.layers["stack prediction"].data
     assert all((shown[z] > 0).all() for z in range(6))
+    strokes = layer.data.copy()  # accepting takes what the 3D view shows, as one undoable edit
+    widget.accept_class.setCurrentIndex(0)  # all classes
+    assert widget.accept() == (strokes == 0).sum()
+    assert (layer.data > 0).all() and np.array_equal(layer.data[strokes > 0], strokes[strokes > 0])
+    layer.undo()
+    np.testing.assert_array_equal(layer.data, strokes)
     big = widget.viewer.add_image(np.zeros((40, 512, 512), np.float32), name="big")  # 4 slices fit
     assert layers.shown_slab(big, 39) == (36, 4) and layers.shown_slab(big, 1) == (0, 4)
 

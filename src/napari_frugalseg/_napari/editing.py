@@ -21,28 +21,37 @@ def accept_prediction(
     """Copy the prediction into unlabelled scribble pixels; returns how many were set.
 
     Only inside ``region`` (the shapes' area on the current slice) when given, else in the
-    visible field of the current slice; only class ``value`` when given. Undoable.
+    visible field of the current slice (in napari's 3D view, of the slices its preview covers,
+    ``shown_slab``); only class ``value`` when given. Undoable.
     """
     pred, scrib = L.find(ctl.viewer, image, "prediction"), ctl.scribbles(image)
     if not isinstance(pred, Labels) or scrib is None:
         raise FrugalsegError(f"image '{image.name}' has no prediction to accept yet")
     z, box = L.visible_box(image, ctl.viewer)
-    plane = L.plane_index(pred.data.shape, z)
+    slices = [z]
     if region is not None:
         area = L.shapes_mask(region, L.spatial_shape(image)[-2:])
     else:
         area = np.zeros(L.spatial_shape(image)[-2:], bool)
+        if ctl.viewer.dims.ndisplay == 3 and z is not None:  # the stack is on screen
+            first, depth = L.shown_slab(image, z)
+            slices, box = range(first, first + depth), (slice(None), slice(None))
         area[box] = True
-    p, s = np.asarray(pred.data[plane]), np.asarray(scrib.data[plane])
-    take = area & (s == 0) & (p > 0)
-    if value is not None:
-        take &= p == value
-    where = np.nonzero(take)
-    if not len(where[0]):
-        return 0
-    index = tuple(np.full(len(where[0]), i) for i in plane) + where
-    scrib.data_setitem(index, p[where].astype(scrib.data.dtype))
-    return len(where[0])
+    indices, values = [], []
+    for z in slices:
+        plane = L.plane_index(pred.data.shape, z)
+        p, s = np.asarray(pred.data[plane]), np.asarray(scrib.data[plane])
+        take = area & (s == 0) & (p > 0)
+        if value is not None:
+            take &= p == value
+        where = np.nonzero(take)
+        indices.append(tuple(np.full(len(where[0]), i) for i in plane) + where)
+        values.append(p[where])
+    n = sum(len(v) for v in values)
+    if n:  # one edit, one undo
+        index = tuple(np.concatenate(axis) for axis in zip(*indices))
+        scrib.data_setitem(index, np.concatenate(values).astype(scrib.data.dtype))
+    return n
 
 
 def make_instances(ctl: Controller, image: Image, object_values: list[int]) -> Labels:
