@@ -84,10 +84,10 @@ def test_complete_classes_survive_a_session(widget, tmp_path):
     layer = _image(widget)
     layer.data[:5] = 1
     widget.imperfect.set_complete([2])
-    widget.save_session(tmp_path / "s")
+    widget.files.save_session(tmp_path / "s")
     other = FrugalsegWidget(widget.viewer.__class__(show=False))
     try:
-        other.open_session(tmp_path / "s")
+        other.files.open_session(tmp_path / "s")
         assert other.viewer.layers["img scribbles"].metadata[imperfect.COMPLETE] == [2]
     finally:
         other.viewer.close()
@@ -133,10 +133,10 @@ def test_regions_with_their_classes_survive_a_session(widget, tmp_path):
     regions = widget.viewer.add_shapes([tri], shape_type="polygon", name="regions")
     imperfect.declare_complete(layer, [2], regions)
     expected, _ = imperfect.coded_labels(widget.viewer, layer, 2, [])
-    widget.save_session(tmp_path / "s")
+    widget.files.save_session(tmp_path / "s")
     other = FrugalsegWidget(widget.viewer.__class__(show=False))
     try:
-        other.open_session(tmp_path / "s")
+        other.files.open_session(tmp_path / "s")
         restored = other.viewer.layers["regions"]
         assert imperfect.shape_sets(restored) == [[2]] and list(restored.shape_type) == ["polygon"]
         coded, _ = imperfect.coded_labels(other.viewer, other.viewer.layers["img scribbles"], 2, [])

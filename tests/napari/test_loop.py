@@ -51,27 +51,27 @@ def test_full_loop(widget, isbi, paint, qtbot, tmp_path, make_napari_viewer):
     assert dice[0] > 0.5, dice
 
     for fmt in ("tiff", "png", "ome-zarr"):
-        widget.format_combo.setCurrentText(fmt)
-        out = widget.export_masks(tmp_path / "masks")
+        widget.files.format_combo.setCurrentText(fmt)
+        out = widget.files.export_masks(tmp_path / "masks")
         assert np.array_equal(read_mask(out), pred), fmt
     widget.make_instances()
-    inst = widget.export_masks(tmp_path / "inst", role="instances")
+    inst = widget.files.export_masks(tmp_path / "inst", role="instances")
     assert read_mask(inst).max() > 1
 
-    model_dir = widget.save_model(tmp_path / "model")
-    session = widget.save_session(tmp_path / "session")
+    model_dir = widget.files.save_model(tmp_path / "model")
+    session = widget.files.save_session(tmp_path / "session")
 
     # a later session: reopen everything in a fresh viewer
     from napari_frugalseg._napari.widgets.main import FrugalsegWidget
 
     other = FrugalsegWidget(make_napari_viewer())
-    other.open_session(session)
+    other.files.open_session(session)
     assert np.array_equal(other.viewer.layers["em scribbles"].data, layer.data)
     assert [c.name for c in other.ctl.classes] == ["membrane", "interior"]
     assert other.ctl.model is not None
     # and the saved model applies to another image
     other.viewer.add_image(image[:256, :300], name="crop")
-    other.load_model(model_dir)
+    other.files.load_model(model_dir)
     other.image_combo.setCurrentText("crop")
     assert other.predict_all()
     qtbot.waitUntil(lambda: other.ctl.state == "idle", timeout=30000)

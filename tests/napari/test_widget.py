@@ -120,7 +120,7 @@ def test_strokes_are_autosaved_and_survive(widget, qtbot, tmp_path):
 
     other = FrugalsegWidget(widget.viewer.__class__(show=False))
     try:
-        other.open_session(saved.parents[1])
+        other.files.open_session(saved.parents[1])
         assert np.array_equal(other.viewer.layers["blobs scribbles"].data, layer.data)
     finally:
         other.viewer.close()
@@ -143,7 +143,7 @@ def test_a_failed_autosave_is_said_and_the_strokes_stay(widget, qtbot, monkeypat
     assert "(scribbles/0.tif: No space left on device)" in widget.status.text()
     assert "save the session into another folder" in widget.status.text()
     assert layer.data[100, 100] == 2
-    assert widget.save_session(tmp_path / "s") is None  # Save session on that disk: said too
+    assert widget.files.save_session(tmp_path / "s") is None  # Save session on that disk: said too
     assert widget.status.text() == "scribbles/0.tif: No space left on device"
 
 
@@ -259,7 +259,7 @@ def test_scrolling_a_stack_is_not_a_stroke_but_undo_is(widget, qtbot, tmp_path, 
     ctl = widget.ctl
     config = new_model_config(tuple(c.name for c in ctl.classes), 1, 2, patch=32, width=4, depth=2)
     save_bundle(tmp_path / "m", build_model(config), config)
-    widget.load_model(tmp_path / "m")
+    widget.files.load_model(tmp_path / "m")
     widget.viewer.add_image(np.random.default_rng(0).random((3, 64, 64), np.float32), name="stack")
     widget.image_combo.setCurrentText("stack")
     layer = widget.pick_image()
@@ -295,7 +295,7 @@ def test_predict_all_stops_and_3d_model_on_2d_image_is_refused(widget, qtbot, tm
     widget.viewer.add_image(stack[0], name="plane")
     config = new_model_config(("a", "b"), 1, 3, depth_of_stacks=8, patch=32, width=4, depth=2)
     save_bundle(tmp_path / "m3d", build_model(config), config)
-    widget.load_model(tmp_path / "m3d")
+    widget.files.load_model(tmp_path / "m3d")
     assert widget.ndim_combo.currentIndex() == 1  # the widget shows the model's kind
     widget.image_combo.setCurrentText("plane")
     assert not widget.predict_all()
@@ -329,15 +329,15 @@ def test_predict_and_export_every_image_layer(widget, qtbot, tmp_path):
     viewer.add_image(rng.random((48, 40, 3), np.float32), name="colour", rgb=True)
     config = new_model_config(tuple(c.name for c in widget.ctl.classes), 1, 2, patch=32, width=4, depth=2)
     save_bundle(tmp_path / "m", build_model(config), config)
-    widget.load_model(tmp_path / "m")
+    widget.files.load_model(tmp_path / "m")
     widget.every_image.setChecked(True)
     assert widget.predict_all()
     qtbot.waitUntil(lambda: widget.status.text().startswith("predicted 2 image(s)"), timeout=30000)
     assert "'a', 'b'; skipped 'colour' (" in widget.status.text()
     assert "3 channel(s)" in widget.status.text()
     assert viewer.layers["a prediction"].data.min() > 0 and viewer.layers["b prediction"].data.min() > 0
-    widget.format_combo.setCurrentText("tiff")
-    widget.export_masks(tmp_path / "out")
+    widget.files.format_combo.setCurrentText("tiff")
+    widget.files.export_masks(tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.tif", "b.tif"]
     # Stop ends the series, and says how far it came
     viewer.add_image(rng.random((8, 512, 512), np.float32), name="a stack")
@@ -375,7 +375,7 @@ def test_class_share_correction_can_be_turned_off(widget, qtbot, tmp_path):
     model = build_model(config)
     save_bundle(tmp_path / "m", model, config)
     widget.viewer.add_image(image, name="img")
-    widget.load_model(tmp_path / "m")
+    widget.files.load_model(tmp_path / "m")
     widget.image_combo.setCurrentText("img")
 
     def predicted():
@@ -419,11 +419,11 @@ def test_training_choices_survive_a_session(widget, tmp_path):
     widget.sizes_vary.setChecked(True)
     widget.imperfect.robust.setChecked(True)
     widget.ndim_combo.setCurrentIndex(1)  # 3D
-    widget.save_session(tmp_path / "s")
+    widget.files.save_session(tmp_path / "s")
     other = FrugalsegWidget(widget.viewer.__class__(show=False))
     try:
         assert not other.sizes_vary.isChecked() and not other.imperfect.robust.isChecked()
-        other.open_session(tmp_path / "s")
+        other.files.open_session(tmp_path / "s")
         assert other.sizes_vary.isChecked() and other.imperfect.robust.isChecked()
         assert other.ndim_combo.currentIndex() == 1 and other.ctl.settings.ndim == 3
         assert other.ctl.settings.scale_jitter == SCALE_JITTER and other.ctl.settings.robust_q > 0
@@ -441,17 +441,17 @@ def test_export_never_writes_over_the_image_file(widget, tmp_path):
     image = widget.viewer.open(str(path))[0]
     widget.viewer.add_labels(np.ones((64, 64), np.uint8), name="cells prediction")
     widget.image_combo.setCurrentText("cells")
-    widget.format_combo.setCurrentText("tiff")
+    widget.files.format_combo.setCurrentText("tiff")
     before = path.read_bytes()
     with pytest.raises(FrugalsegError, match="over the image's own file"):
         persistence.export_masks(widget.ctl, image, tmp_path, "tiff")
     assert path.read_bytes() == before
-    out = widget.export_masks(tmp_path / "masks")
+    out = widget.files.export_masks(tmp_path / "masks")
     assert read_array(out).shape == (64, 64)
     # napari names a layer from cells.ome.tif 'cells.ome': its mask is cells.tif, no OME-TIFF
     image.name, widget.viewer.layers["cells prediction"].name = "cells.ome", "cells.ome prediction"
     widget.image_combo.setCurrentText("cells.ome")
-    assert widget.export_masks(tmp_path / "masks").name == "cells.tif"
+    assert widget.files.export_masks(tmp_path / "masks").name == "cells.tif"
 
 
 def test_a_session_that_does_not_fit_is_refused_whole(widget, tmp_path):
@@ -466,18 +466,18 @@ def test_a_session_that_does_not_fit_is_refused_whole(widget, tmp_path):
     viewer.open(str(path), plugin="napari")
     widget.image_combo.setCurrentText("cells")
     widget.pick_image().data[2:5, 2:5] = 1
-    widget.save_session(tmp_path / "s")
+    widget.files.save_session(tmp_path / "s")
     viewer.layers.clear()
     for add, expected in ((viewer.add_image, "has scribbles of (64, 64), but the open layer 'cells' "
                                              "is (32, 32): close or rename"),
                           (viewer.add_labels, "the open layer 'cells' is a Labels layer, not the session's image")):
         add(np.zeros((32, 32), np.uint8), name="cells")
-        widget.open_session(tmp_path / "s")
+        widget.files.open_session(tmp_path / "s")
         assert expected in widget.status.text()
         assert [layer.name for layer in viewer.layers] == ["cells"]
         viewer.layers.clear()
     tifffile.imwrite(path, np.zeros((80, 80), np.uint8))
-    widget.open_session(tmp_path / "s")
+    widget.files.open_session(tmp_path / "s")
     assert "cells.tif is now (80, 80): the file changed since the session was saved" in widget.status.text()
     assert not len(viewer.layers)
 
@@ -616,10 +616,10 @@ def test_a_layer_whose_first_axis_holds_channels(widget, qtbot, tmp_path):
     qtbot.waitUntil(lambda: ctl.state == "idle", timeout=20000)
     found, true = viewer.layers["two prediction"].data == 2, truth == 2
     assert 2 * (found & true).sum() / (found.sum() + true.sum()) > 0.6  # 0.69-0.74 seen in the core
-    widget.save_session(tmp_path / "s")
+    widget.files.save_session(tmp_path / "s")
     other = FrugalsegWidget(viewer.__class__(show=False))
     try:
-        other.open_session(tmp_path / "s")
+        other.files.open_session(tmp_path / "s")
         assert other.ctl.scribbles(other.viewer.layers["two"]).data.shape == blobs.shape
         assert other.channels_combo.currentData() == 0 and other.ctl.config.in_channels == 2
     finally:
@@ -667,12 +667,12 @@ def test_a_fiji_stack_of_channels_opened_by_napari(widget, qtbot, tmp_path):
     for z in (0, 1):
         found, true = viewer.layers["cells (channels first) prediction"].data[z] == 2, truth == 2
         assert 2 * (found & true).sum() / (found.sum() + true.sum()) > 0.6
-    exported = widget.export_masks(tmp_path / "masks")  # named after the file, as it was opened
+    exported = widget.files.export_masks(tmp_path / "masks")  # named after the file, as it was opened
     assert exported.name == "cells.tif" and read_array(exported).shape == (2, *blobs.shape)
-    widget.save_session(tmp_path / "s")
+    widget.files.save_session(tmp_path / "s")
     other = FrugalsegWidget(viewer.__class__(show=False))
     try:
-        other.open_session(tmp_path / "s")
+        other.files.open_session(tmp_path / "s")
         reopened = other.viewer.layers["cells (channels first)"]
         assert reopened.data.shape == moved.data.shape
         np.testing.assert_array_equal(reopened.data, moved.data)
@@ -888,7 +888,7 @@ def test_a_time_series_of_stacks_trains_slice_by_slice(widget, qtbot, paint, isb
     assert first.shape == (4, 4) and len(np.unique(first[:, :2], axis=0)) == 1
     assert tuple(viewer.dims.current_step[:2]) == tuple(first[0, :2].astype(int))  # went there
 
-    widget.format_combo.setCurrentText("png")
-    out = widget.export_masks(tmp_path)
+    widget.files.format_combo.setCurrentText("png")
+    out = widget.files.export_masks(tmp_path)
     assert sorted(p.name for p in out.iterdir())[:2] == ["slice_0000_0000.png", "slice_0000_0001.png"]
     assert np.array_equal(read_mask(out), prediction)

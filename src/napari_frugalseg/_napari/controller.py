@@ -28,7 +28,6 @@ from ..core.labels import check_training_labels
 from ..core.model import UNet
 from ..core.predict import Prediction, predict_view
 from ..core.train import TrainingData, TrainProgress
-from . import imperfect
 from . import layers as L
 from . import overlays, persistence, training_inputs
 from .edits import EditWatcher
@@ -119,16 +118,12 @@ class Controller:
         return layer
 
     def declared_reading(self, image: Image) -> Image:
-        """A layer picked for the first time, read by the channel axis its file declares (a Fiji
-        hyperstack or OME-TIFF opened by napari, e.g. (Z, C, Y, X)), unless the user has chosen."""
-        if L.CHANNELS_FIRST in image.metadata or L.find(self.viewer, image, "scribbles") is not None:
-            return image
-        axis = L.declared_channel_axis_of(image)
-        if axis not in L.channel_axes(image):  # none declared, or too many channels to offer
-            return image
-        read = L.read_channels(self.viewer, image, axis)
-        self.say(f"layer '{image.name}': its file declares channels on axis {axis}, read so"
-                 + (f" in layer '{read.name}'" if read is not image else ""))
+        """``image`` or the layer that reads it by the channel axis its file declares
+        (``layers.declared_reading``), which is said."""
+        read, axis = L.declared_reading(self.viewer, image)
+        if axis is not None:
+            self.say(f"layer '{image.name}': its file declares channels on axis {axis}, read so"
+                     + (f" in layer '{read.name}'" if read is not image else ""))
         return read
 
     def _follow_renames(self, event=None) -> None:
@@ -164,13 +159,7 @@ class Controller:
     def update_view(self) -> None:
         """Note what is on screen (call on slice or camera changes)."""
         if self.image is not None and self.image in self.viewer.layers:
-            z, box = L.visible_box(self.image, self.viewer)
-            if self.viewer.dims.ndisplay == 3 and z is not None:  # a stack shown whole
-                first, depth = L.shown_slab(self.image, z)
-                plane = L.spatial_shape(self.image)[-2:]
-                self._view = View(self.image.name, first, (slice(0, plane[0]), slice(0, plane[1])), depth)
-            else:
-                self._view = View(self.image.name, z, box)
+            self._view = overlays.view_on_screen(self.image, self.viewer)
 
     def forget_edits(self) -> None:
         """Drop label changes not yet handled (e.g. scribbles restored from disk)."""
@@ -187,21 +176,8 @@ class Controller:
             if layer is None:
                 continue
             if self.trainer is not None and name in self._train_names:
-                data = self.trainer.data
-                if len(self.classes) != self.trainer.config.n_classes:
-                    self.say("the class table changed during training: new strokes wait for the "
-                             "next Train (the model keeps what it learned, with outputs for the "
-                             "new classes)")
+                if not training_inputs.into_running(self, self._train_names.index(name), layer):
                     continue
-                try:
-                    coded, _ = imperfect.coded_labels(
-                        self.viewer, layer, len(self.classes), data.partial_sets, grow=False,
-                        ndim=self.trainer.config.ndim,
-                    )
-                except FrugalsegError as exc:
-                    self.fail(exc)
-                    continue
-                data.set_labels(self._train_names.index(name), coded)
                 self._await_pickup(self.trainer)
             if self.settings.autosave:
                 persistence.autosave(self, image)
@@ -226,8 +202,7 @@ class Controller:
     # -- training --------------------------------------------------------------------------
     def train(self, seconds: float | None = None, quiet: bool = False) -> bool:
         """Start (or continue) training in the background. False, with a message, if not."""
-        if self.state != TrainState.IDLE:
-            self.say("busy: stop the current work first")
+        if not self._idle():
             return False
         try:
             job = self._training_job(seconds or self.settings.train_seconds)
@@ -330,19 +305,18 @@ class Controller:
         """Predict a whole image or stack in the background into its prediction layer (and
         uncertainty layers). ``work(prediction)`` runs in the worker after it; ``then(image
         name, what work returned)`` runs on the GUI thread once the layers are shown."""
-        if self.state != TrainState.IDLE:
-            self.say("busy: stop the current work first")
+        if not self._idle():
             return False
         image = image or self.image
         try:
-            self._predict(image, then, work, stopped=lambda: self.say(
+            self.start_prediction(image, then, work, stopped=lambda: self.say(
                 f"prediction of '{image.name}' stopped; its layers keep what they showed before"))
         except FrugalsegError as exc:
             self.fail(exc)
             return False
         return True
 
-    def _predict(self, image: Image | None, then=None, work=None, stopped=None) -> None:
+    def start_prediction(self, image: Image | None, then=None, work=None, stopped=None) -> None:
         """``predict_all``'s work, started; raises what is wrong with ``image`` first.
         ``stopped()`` runs when Stop ended it."""
         job = overlays.prediction_job(self, image, work)
@@ -358,40 +332,13 @@ class Controller:
         self._start(job, TrainState.PREDICTING, done, lambda p: self.predict_progress.emit(p.done, p.total))
 
     def predict_every(self) -> bool:
-        """Predict all, image layer after image layer; one the model cannot take (other
-        channels or dimensions) is skipped and named at the end. Stop ends the series."""
-        if self.state != TrainState.IDLE:
-            self.say("busy: stop the current work first")
+        """Predict all, image layer after image layer (``overlays.predict_series``)."""
+        if not self._idle():
             return False
         if self.model is None:
             self.fail(FrugalsegError("no model yet: train or load one first"))
             return False
-        # not a layer read in another with its channels moved first: that one stands for it
-        queue = [im for im in self.image_layers() if im.name + L.MOVED not in self.viewer.layers]
-        done, skipped = [], []
-
-        def start_next(name: str | None = None) -> None:
-            if name is not None:
-                done.append(name)
-                if self.state != TrainState.IDLE:  # other work started in between: the series ends
-                    return
-            while queue:
-                image = queue.pop(0)
-                if image not in self.viewer.layers:
-                    continue
-                try:  # the next image once this one's worker has finished and the state is idle
-                    self._predict(image, then=lambda n, w: QTimer.singleShot(0, lambda: start_next(n)),
-                                  stopped=lambda: report("stopped: "))
-                    return
-                except FrugalsegError as exc:
-                    skipped.append(f"'{image.name}' ({exc})")
-            report()
-
-        def report(prefix: str = "") -> None:
-            note = f"; skipped {'; '.join(skipped)}" if skipped else ""
-            self.say(f"{prefix}predicted {len(done)} image(s): {', '.join(repr(n) for n in done) or 'none'}{note}")
-
-        start_next()
+        overlays.predict_series(self)
         return True
 
     # -- workers and state -----------------------------------------------------------------
@@ -418,6 +365,12 @@ class Controller:
         while self.state != TrainState.IDLE and time.perf_counter() < end:
             QApplication.processEvents()
             time.sleep(0.01)
+        return self.state == TrainState.IDLE
+
+    def _idle(self) -> bool:
+        """Whether no work runs; else says so."""
+        if self.state != TrainState.IDLE:
+            self.say("busy: stop the current work first")
         return self.state == TrainState.IDLE
 
     def _set_state(self, state: TrainState) -> None:

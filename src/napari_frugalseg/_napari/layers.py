@@ -95,6 +95,18 @@ def read_channels(viewer, image: Image, axis: int | None) -> Image:
     return moved
 
 
+def declared_reading(viewer, image: Image) -> tuple[Image, int | None]:
+    """The layer to work on with a layer picked for the first time, read by the channel axis
+    its file declares (a Fiji hyperstack or OME-TIFF opened by napari, e.g. (Z, C, Y, X)), and
+    that axis; ``image`` and None where the user has chosen or the file declares none."""
+    if CHANNELS_FIRST in image.metadata or find(viewer, image, "scribbles") is not None:
+        return image, None
+    axis = declared_channel_axis_of(image)
+    if axis not in channel_axes(image):  # none declared, or too many channels to offer
+        return image, None
+    return read_channels(viewer, image, axis), axis
+
+
 def declared_channel_axis_of(image: Image) -> int | None:
     """The axis holding channels by the axes the layer's file declares (a Fiji hyperstack or
     OME-TIFF, e.g. 1 for ZCYX); None where it declares none, or has other axes than the layer."""

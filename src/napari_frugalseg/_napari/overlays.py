@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.layers import Image, Labels
+from qtpy.QtCore import QTimer
 
 from ..core.bundle import check_image_fits, grey_for_colour
 from ..core.device import resolve_device
 from ..core.errors import FrugalsegError
 from ..core.predict import Prediction, models_on, predict_image
 from . import layers as L
-from .state import Preview, background_priority
+from .state import Preview, TrainState, View, background_priority
 
 if TYPE_CHECKING:
     from .controller import Controller
@@ -33,6 +34,16 @@ def uncertainty_layer(ctl: Controller, image: Image, role: str = "uncertainty") 
             opacity=0.6, blending="additive", visible=ctl.show_uncertainty,
         )
     return layer
+
+
+def view_on_screen(image: Image, viewer) -> View:
+    """What a preview of ``image`` covers: the current slice's visible field; in napari's 3D
+    view, where a stack is shown whole, the slices ``shown_slab`` allows, each whole."""
+    z, box = L.visible_box(image, viewer)
+    if viewer.dims.ndisplay == 3 and z is not None:
+        first, depth = L.shown_slab(image, z)
+        return View(image.name, first, (slice(None), slice(None)), depth)
+    return View(image.name, z, box)
 
 
 def show_preview(ctl: Controller, preview: Preview) -> None:
@@ -112,3 +123,34 @@ def show_prediction(ctl: Controller, result: tuple[str, Prediction, Any] | None)
     image.metadata["frugalseg_uncertainty_score"] = pred.score
     ctl.say(f"predicted '{name}' (uncertainty score {pred.score:.3f}: 0 sure, 1 undecided)")
     return True
+
+
+def predict_series(ctl: Controller) -> None:
+    """Predict all, image layer after image layer: one the model cannot take (other channels or
+    dimensions) is skipped and named at the end; Stop ends the series and says how far it came.
+    A layer read in another with its channels moved first is left to that one."""
+    queue = [im for im in ctl.image_layers() if im.name + L.MOVED not in ctl.viewer.layers]
+    done, skipped = [], []
+
+    def start_next(name: str | None = None) -> None:
+        if name is not None:
+            done.append(name)
+            if ctl.state != TrainState.IDLE:  # other work started in between: the series ends
+                return
+        while queue:
+            image = queue.pop(0)
+            if image not in ctl.viewer.layers:
+                continue
+            try:  # the next image once this one's worker has finished and the state is idle
+                ctl.start_prediction(image, then=lambda n, w: QTimer.singleShot(0, lambda: start_next(n)),
+                                     stopped=lambda: report("stopped: "))
+                return
+            except FrugalsegError as exc:
+                skipped.append(f"'{image.name}' ({exc})")
+        report()
+
+    def report(prefix: str = "") -> None:
+        note = f"; skipped {'; '.join(skipped)}" if skipped else ""
+        ctl.say(f"{prefix}predicted {len(done)} image(s): {', '.join(repr(n) for n in done) or 'none'}{note}")
+
+    start_next()

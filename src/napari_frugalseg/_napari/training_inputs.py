@@ -68,3 +68,21 @@ def model_config(ctl: Controller, images: list[np.ndarray]) -> ModelConfig:
     ctl.models = []
     depth = min(im.shape[-3] for im in images) if ndim == 3 else None
     return new_model_config(names, channels, ndim, depth, ctl.settings.patch_size)
+
+
+def into_running(ctl: Controller, index: int, layer) -> bool:
+    """New strokes of the running training's image ``index`` (its scribble ``layer``) into its data;
+    False, said, where they cannot go in (the class table changed, a bad stroke)."""
+    trainer = ctl.trainer
+    if len(ctl.classes) != trainer.config.n_classes:
+        ctl.say("the class table changed during training: new strokes wait for the next Train "
+                "(the model keeps what it learned, with outputs for the new classes)")
+        return False
+    try:
+        coded, _ = imperfect.coded_labels(ctl.viewer, layer, len(ctl.classes), trainer.data.partial_sets,
+                                          grow=False, ndim=trainer.config.ndim)
+    except FrugalsegError as exc:
+        ctl.fail(exc)
+        return False
+    trainer.data.set_labels(index, coded)
+    return True

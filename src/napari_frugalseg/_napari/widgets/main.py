@@ -1,25 +1,25 @@
-"""The dock widget: image and scribbles, classes, training, prediction, export and session."""
+"""The dock widget: image and scribbles, classes, training, prediction; the sections for files,
+imperfect labels and guidance are their own modules."""
 
 from __future__ import annotations
 
 import weakref
-from pathlib import Path
 
 from napari.layers import Image, Labels, Shapes
 from qtpy.QtCore import QEvent, QSettings
 from qtpy.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
     QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
 from ...core.config import SCALE_JITTER
 from ...core.errors import FrugalsegError
-from ...core.export import FORMATS
-from .. import editing, persistence
+from .. import editing
 from .. import layers as L
 from ..controller import Controller
 from ..state import TrainState
 from .class_table import ClassTable
+from .files import FilesBox
 from .common import guarded, row
 from .guidance import GuidanceBox
 from .imperfect import ImperfectLabelsBox
@@ -45,7 +45,8 @@ class FrugalsegWidget(QWidget):
         layout = QVBoxLayout(self)
         self.imperfect = ImperfectLabelsBox(self)
         self.guidance = GuidanceBox(self)
-        for box in (self._data_box(), self._train_box(), self._predict_box(), self._files_box(),
+        self.files = FilesBox(self)
+        for box in (self._data_box(), self._train_box(), self._predict_box(), self.files,
                     self.imperfect, self.guidance):
             layout.addWidget(box)
         layout.addStretch(1)
@@ -120,23 +121,6 @@ class FrugalsegWidget(QWidget):
         form.addRow("objects", row(self.object_class, self.instances_button))
         return box
 
-    def _files_box(self) -> QGroupBox:
-        box = QGroupBox("4. Export and sessions")
-        form = QFormLayout(box)
-        self.format_combo = QComboBox()
-        self.format_combo.addItems(FORMATS)
-        self.export_button = QPushButton("Export masks…")
-        self.export_instances_button = QPushButton("Export instances…")
-        self.save_model_button = QPushButton("Save model…")
-        self.load_model_button = QPushButton("Load model…")
-        self.save_session_button = QPushButton("Save session…")
-        self.open_session_button = QPushButton("Open session…")
-        form.addRow("format", self.format_combo)
-        form.addRow(row(self.export_button, self.export_instances_button))
-        form.addRow(row(self.save_model_button, self.load_model_button))
-        form.addRow(row(self.save_session_button, self.open_session_button))
-        return box
-
     def _link(self, signal, slot) -> None:
         """Connect a viewer's or the controller's signal (they outlive this panel)."""
         signal.connect(slot)
@@ -168,12 +152,6 @@ class FrugalsegWidget(QWidget):
         self.predict_button.clicked.connect(self.predict_all)
         self.accept_button.clicked.connect(self.accept)
         self.instances_button.clicked.connect(self.make_instances)
-        self.export_button.clicked.connect(lambda: self.export_masks())
-        self.export_instances_button.clicked.connect(lambda: self.export_masks(role="instances"))
-        self.save_model_button.clicked.connect(lambda: self.save_model())
-        self.load_model_button.clicked.connect(lambda: self.load_model())
-        self.save_session_button.clicked.connect(lambda: self.save_session())
-        self.open_session_button.clicked.connect(lambda: self.open_session())
         self._link(ctl.state_changed, self._state)
         self._link(ctl.progress, self._progress)
         self._link(ctl.predict_progress, self._predict_progress)
@@ -289,8 +267,8 @@ class FrugalsegWidget(QWidget):
 
     def _state(self, state: str) -> None:
         busy = state != TrainState.IDLE.value
-        for button in (self.train_button, self.predict_button, self.load_model_button,
-                       self.open_session_button):
+        for button in (self.train_button, self.predict_button, self.files.load_model_button,
+                       self.files.open_session_button):
             button.setEnabled(not busy)
         self.stop_button.setEnabled(state in (TrainState.TRAINING.value, TrainState.PREDICTING.value))
         if state == TrainState.TRAINING.value:
@@ -372,69 +350,8 @@ class FrugalsegWidget(QWidget):
         self.status.setText(f"{int(layer.data.max())} objects in '{layer.name}'")
         return layer
 
-    # -- files -----------------------------------------------------------------------------
-    def _ask(self, title: str, path: str | Path | None = None) -> Path | None:
-        """``path`` if given, else a dialog starting in the last folder used."""
-        if path is None:
-            start = str(self.prefs.value("last_folder", str(Path.home())))
-            path = QFileDialog.getExistingDirectory(self, title, start)
-            if not path:
-                return None
-        path = Path(path)
-        self.prefs.setValue("last_folder", str(path.parent if path.suffix else path))
-        return path
-
-    @guarded
-    def export_masks(self, folder=None, role: str = "prediction") -> Path | None:
-        """The chosen image's masks (of every image that has them, with *every image layer*)
-        into a folder; returns the folder's (last) mask written."""
-        image = self.current_image()
-        if self.every_image.isChecked():
-            images = [im for im in self.ctl.image_layers() if L.find(self.viewer, im, role) is not None]
-            if not images:
-                raise FrugalsegError(f"no image has a {role} yet: predict first")
-        elif image is None:
-            raise FrugalsegError("no image layer: open an image first")
-        else:
-            images = [image]
-        folder = self._ask(f"Folder for the {role} masks", path=folder)
-        if folder is None:
-            return None
-        fmt = self.format_combo.currentText()
-        written = [persistence.export_masks(self.ctl, im, folder, fmt, role) for im in images]
-        self.status.setText(f"wrote {written[0]}" if len(written) == 1 else
-                            f"wrote {len(written)} masks in {folder}: {', '.join(p.name for p in written)}")
-        return written[-1]
-
-    @guarded
-    def save_model(self, path=None) -> Path | None:
-        path = self._ask("Folder to save the model in", path=path)
-        if path is not None:
-            path = persistence.save_model(self.ctl, path)
-            self.status.setText(f"model saved in {path}")
-        return path
-
-    @guarded
-    def load_model(self, path=None) -> None:
-        path = self._ask("Model folder to load", path=path)
-        if path is not None:
-            persistence.load_model(self.ctl, path)
-            self.status.setText(f"model loaded from {path}: {', '.join(self.ctl.config.classes)}")
-
-    @guarded
-    def save_session(self, folder=None) -> Path | None:
-        folder = self._ask("Session folder", path=folder)
-        if folder is not None:
-            persistence.save(self.ctl, folder)
-            self.status.setText(f"session saved in {folder}")
-        return folder
-
-    @guarded
-    def open_session(self, folder=None) -> None:
-        folder = self._ask("Session folder to open", path=folder)
-        if folder is not None:
-            persistence.open_session(self.ctl, folder)
-            self._show_settings()
-            self._refresh_layers()
-            self.image_combo.setCurrentText(self.ctl.image.name if self.ctl.image else "")
-            self.status.setText(f"session opened from {folder}")
+    def show_opened_session(self) -> None:
+        """After a session was opened: its training choices, layers and image."""
+        self._show_settings()
+        self._refresh_layers()
+        self.image_combo.setCurrentText(self.ctl.image.name if self.ctl.image else "")

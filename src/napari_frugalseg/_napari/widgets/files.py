@@ -1,0 +1,106 @@
+"""Dock section for what goes to and comes from disk: masks, model bundles, sessions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QGroupBox, QPushButton
+
+from ...core.errors import FrugalsegError
+from ...core.export import FORMATS
+from .. import layers as L
+from .. import persistence
+from .common import guarded, row
+
+
+class FilesBox(QGroupBox):
+    def __init__(self, widget):
+        super().__init__("4. Export and sessions")
+        self.widget, self.ctl = widget, widget.ctl
+        form = QFormLayout(self)
+        self.format_combo = QComboBox()
+        self.format_combo.addItems(FORMATS)
+        self.export_button = QPushButton("Export masks…")
+        self.export_instances_button = QPushButton("Export instances…")
+        self.save_model_button = QPushButton("Save model…")
+        self.load_model_button = QPushButton("Load model…")
+        self.save_session_button = QPushButton("Save session…")
+        self.open_session_button = QPushButton("Open session…")
+        form.addRow("format", self.format_combo)
+        form.addRow(row(self.export_button, self.export_instances_button))
+        form.addRow(row(self.save_model_button, self.load_model_button))
+        form.addRow(row(self.save_session_button, self.open_session_button))
+        self.export_button.clicked.connect(lambda: self.export_masks())
+        self.export_instances_button.clicked.connect(lambda: self.export_masks(role="instances"))
+        self.save_model_button.clicked.connect(lambda: self.save_model())
+        self.load_model_button.clicked.connect(lambda: self.load_model())
+        self.save_session_button.clicked.connect(lambda: self.save_session())
+        self.open_session_button.clicked.connect(lambda: self.open_session())
+
+    def _ask(self, title: str, path: str | Path | None = None) -> Path | None:
+        """``path`` if given, else a dialog starting in the last folder used."""
+        prefs = self.widget.prefs
+        if path is None:
+            start = str(prefs.value("last_folder", str(Path.home())))
+            path = QFileDialog.getExistingDirectory(self, title, start)
+            if not path:
+                return None
+        path = Path(path)
+        prefs.setValue("last_folder", str(path.parent if path.suffix else path))
+        return path
+
+    def _say(self, text: str) -> None:
+        self.widget.status.setText(text)
+
+    @guarded
+    def export_masks(self, folder=None, role: str = "prediction") -> Path | None:
+        """The chosen image's masks (of every image that has them, with *every image layer*)
+        into a folder; returns the folder's (last) mask written."""
+        image = self.widget.current_image()
+        if self.widget.every_image.isChecked():
+            images = [im for im in self.ctl.image_layers() if L.find(self.ctl.viewer, im, role) is not None]
+            if not images:
+                raise FrugalsegError(f"no image has a {role} yet: predict first")
+        elif image is None:
+            raise FrugalsegError("no image layer: open an image first")
+        else:
+            images = [image]
+        folder = self._ask(f"Folder for the {role} masks", path=folder)
+        if folder is None:
+            return None
+        fmt = self.format_combo.currentText()
+        written = [persistence.export_masks(self.ctl, im, folder, fmt, role) for im in images]
+        self._say(f"wrote {written[0]}" if len(written) == 1 else
+                  f"wrote {len(written)} masks in {folder}: {', '.join(p.name for p in written)}")
+        return written[-1]
+
+    @guarded
+    def save_model(self, path=None) -> Path | None:
+        path = self._ask("Folder to save the model in", path=path)
+        if path is not None:
+            path = persistence.save_model(self.ctl, path)
+            self._say(f"model saved in {path}")
+        return path
+
+    @guarded
+    def load_model(self, path=None) -> None:
+        path = self._ask("Model folder to load", path=path)
+        if path is not None:
+            persistence.load_model(self.ctl, path)
+            self._say(f"model loaded from {path}: {', '.join(self.ctl.config.classes)}")
+
+    @guarded
+    def save_session(self, folder=None) -> Path | None:
+        folder = self._ask("Session folder", path=folder)
+        if folder is not None:
+            persistence.save(self.ctl, folder)
+            self._say(f"session saved in {folder}")
+        return folder
+
+    @guarded
+    def open_session(self, folder=None) -> None:
+        folder = self._ask("Session folder to open", path=folder)
+        if folder is not None:
+            persistence.open_session(self.ctl, folder)
+            self.widget.show_opened_session()
+            self._say(f"session opened from {folder}")
