@@ -12,7 +12,7 @@ from napari.utils.colormaps import DirectLabelColormap
 from ..core.axes import planes
 from ..core.device import available_bytes
 from ..core.errors import FrugalsegError
-from ..core.io import check_finite, declared_axes, declared_channel_axis
+from ..core.io import check_finite, declared_axes, declared_channel_axis, without_ome
 
 META = "frugalseg_image"  # metadata key linking our layers to their image layer
 CHANNELS_FIRST = "frugalseg_channels_first"  # image metadata: its first axis holds channels
@@ -120,10 +120,8 @@ def declared_channel_axis_of(image: Image) -> int | None:
 
 def export_name(image: Image) -> str:
     """The name masks of ``image`` are written under: its own; of a layer we made with a channel
-    axis moved first, its original's; without a format's ".ome" (napari names a layer from
-    cells.ome.tif 'cells.ome'; its mask is no OME-TIFF), as the command line names outputs."""
-    name = image.name.removesuffix(MOVED) if MOVED_AXIS in image.metadata else image.name
-    return name.removesuffix(".ome")
+    axis moved first, its original's; without ".ome", as the command line names outputs."""
+    return without_ome(image.name.removesuffix(MOVED) if MOVED_AXIS in image.metadata else image.name)
 
 
 def source(image: Image) -> str | None:

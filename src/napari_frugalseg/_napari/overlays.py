@@ -13,6 +13,7 @@ import numpy as np
 from napari.layers import Image, Labels
 from qtpy.QtCore import QTimer
 
+from ..core.axes import channels_hint
 from ..core.bundle import check_image_fits, grey_for_colour
 from ..core.device import resolve_device
 from ..core.errors import FrugalsegError
@@ -82,11 +83,11 @@ def prediction_job(ctl: Controller, image: Image | None, work: Callable[[Predict
     array = L.image_array(image, ctl.config.ndim)
     models, config, name, s = list(ctl.models), ctl.config, image.name, ctl.settings
     spatial = L.spatial_shape(image)
-    axes = [a for a, n in enumerate(spatial[:-2]) if n == config.in_channels]  # of C planes
-    if array.shape[0] == 1 < config.in_channels and axes and not grey_for_colour(config, 1):
+    axis = channels_hint(spatial, config.in_channels) if array.shape[0] == 1 else None
+    if axis is not None and not grey_for_colour(config, 1):
         raise FrugalsegError(f"layer '{name}' is read as one channel, but the model expects "
-                             f"{config.in_channels}; if its axis {axes[0]} holds them, choose "
-                             f"'axis {axes[0]}' under channels")
+                             f"{config.in_channels}; if its axis {axis} holds them, choose "
+                             f"'axis {axis}' under channels")
     check_image_fits(config, array, f"layer '{name}'")
     device = resolve_device(s.device)
 

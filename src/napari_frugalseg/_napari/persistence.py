@@ -44,7 +44,9 @@ def _session(ctl: Controller) -> Session:
             continue
         source = L.source(image)
         data = None if source else np.asarray(L.full_resolution(image))
-        axis = (image.metadata.get(L.MOVED_AXIS, 0) if source else 0) if L.channels_first(image) else None
+        axis = None  # the axis of the file's pixels (or of those saved) that holds channels
+        if L.channels_first(image):
+            axis = image.metadata.get(L.MOVED_AXIS, 0) if source else 0
         complete = list(layer.metadata.get(imperfect.COMPLETE) or [])
         regions = imperfect.regions_record(ctl.viewer, layer)
         items.append(SessionImage(image.name, np.asarray(layer.data), source, data, image.rgb,

@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from napari_frugalseg.core.axes import channels_hint
 from napari_frugalseg.core.errors import FrugalsegError
 
 from .errors import check_outputs_spare_inputs
@@ -18,8 +19,8 @@ PLACES = {0: "", 1: "slice {}, ", 2: "time point {}, slice {}, "}
 def _check_undeclared_channels(path: Path, image, channels: int) -> None:
     """A file that declares no axes, read as one channel for a model of several, with an axis
     of that many before its planes: say which --channel-axis would read them as channels."""
-    if image.shape[0] == 1 < channels and channels in image.shape[1:-2]:
-        axis = image.shape[1:].index(channels)
+    axis = channels_hint(image.shape[1:], channels) if image.shape[0] == 1 else None
+    if axis is not None:
         raise FrugalsegError(f"{path}: read as one channel, but the model expects {channels}; if its "
                              f"axis {axis} (of {channels}) holds channels, say so: --channel-axis {axis}")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FrugalsegError
-from .io import atomic_dir, write_tiff
+from .io import atomic_dir, is_zarr, read_array, write_tiff
 
 FORMATS = ("tiff", "png", "ome-zarr")
 SUFFIXES = {"tiff": ".tif", "png": "", "ome-zarr": ".ome.zarr"}
@@ -75,11 +75,7 @@ def _ome_zarr(folder: Path, mask: np.ndarray) -> None:
 def read_mask(path: str | os.PathLike) -> np.ndarray:
     """Read back what ``write_mask`` wrote, whatever the format."""
     path = Path(path)
-    if path.suffix == ".zarr":
-        import zarr
-
-        return np.asarray(zarr.open_group(str(path), mode="r")["0"][:])
-    if path.is_dir():
+    if path.is_dir() and not is_zarr(path):  # PNG slices (io reads an OME-Zarr mask as an image)
         import imageio.v3 as iio
 
         found = sorted((tuple(map(int, m.group(1).split("_"))), p) for p in path.iterdir()
@@ -89,6 +85,4 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
             return planes[0]
         stack = np.max([index for index, _ in found], axis=0) + 1  # (Z,) or (T, Z)
         return planes.reshape(*stack, *planes.shape[-2:])
-    from .io import read_array
-
     return read_array(path)

@@ -31,7 +31,13 @@ def is_zarr(path: Path) -> bool:
 def stem(path: str | os.PathLike) -> str:
     """A file's name without its suffixes of format: ``cells`` for cells.tif, cells.ome.tif and
     cells.ome.zarr (outputs and label files are named after it)."""
-    return Path(path).stem.removesuffix(".ome")
+    return without_ome(Path(path).stem)
+
+
+def without_ome(name: str) -> str:
+    """A name without an OME format's ".ome" (napari names a layer from cells.ome.tif
+    'cells.ome'); what is written under it is no OME file."""
+    return name.removesuffix(".ome")
 
 
 def _read(path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
