@@ -142,7 +142,8 @@ def test_bad_training_input(tmp_path, files, capsys):
         ([img], [str(_bad(tmp_path, "one.tif", np.ones((48, 40), np.uint8)))], ["one.tif", "only class 1"]),
         ([img], [str(_bad(tmp_path, "neg.tif", -np.ones((48, 40), np.int16)))], ["neg.tif", "negative"]),
         ([img], [str(_bad(tmp_path, "frac.tif", np.full((48, 40), 0.5, np.float32)))], ["frac.tif", "whole numbers"]),
-        ([str(_bad(tmp_path, "nan.tif", np.full((48, 40), np.nan, np.float32)))], [str(files["lab"])], ["nan.tif", "NaN"]),
+        ([str(_bad(tmp_path, "nan.tif", np.pad(np.full((48, 2), np.nan, np.float32), ((0, 0), (38, 0)))))],
+         [str(files["lab"])], ["nan.tif", "96 NaN", "first at index (0, 38)"]),
     ]
     (tmp_path / "garbage.tif").write_bytes(b"not a tiff")
     cases.append(([str(tmp_path / "garbage.tif")], [str(files["lab"])], ["garbage.tif", "cannot be read"]))

@@ -57,12 +57,16 @@ def test_sample_opens_with_its_scribbles_in_use(widget):
         ("3d model on 2d", "3D model needs a 3D stack"),
         ("wrong shape", "has shape (10, 10)"),
         ("class not in table", "class table has 2 classes"),
+        ("nan border", "layer 'img': image contains 128 NaN or infinite value(s), the first at index (0, 62)"),
     ],
 )
 def test_bad_choices_give_a_clear_message(widget, setup, expected):
     viewer = widget.viewer
     if setup != "no image":
-        viewer.add_image(np.random.default_rng(0).random((64, 64), np.float32), name="img")
+        image = np.random.default_rng(0).random((64, 64), np.float32)
+        if setup == "nan border":  # e.g. what a registration leaves at the edge
+            image[:, 62:] = np.nan
+        viewer.add_image(image, name="img")
         widget.image_combo.setCurrentText("img")
     if setup == "wrong shape":
         viewer.add_labels(np.zeros((10, 10), np.uint8), name="other")

@@ -174,11 +174,11 @@ def image_array(image: Image, ndim: int = 2) -> np.ndarray:
     channels-first layer as it is, otherwise one; a time series as one series of planes or
     stacks (``planes``)."""
     data = np.asarray(full_resolution(image))
+    check_finite(data, f"layer '{image.name}'")
     if image.rgb:
         array = np.moveaxis(data[..., :3], -1, 0)
     else:
         array = data if channels_first(image) else data[None]
-    check_finite(array, f"layer '{image.name}'")
     return planes(array, keep=1, ndim=ndim)
 
 

@@ -195,8 +195,17 @@ def to_channels_first(array: np.ndarray, name: str, channel_axis: int | str | No
 
 
 def check_finite(image: np.ndarray, name: str) -> None:
-    if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
-        raise FrugalsegError(f"{name}: image contains NaN or infinite values")
+    """Refuse NaN or infinite pixels (e.g. a registration's empty border), saying how many and
+    where the first one is (an index of ``image`` as given: the file's or the layer's axes)."""
+    if image.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(image)
+    if bad.any():
+        first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        raise FrugalsegError(
+            f"{name}: image contains {int(bad.sum())} NaN or infinite value(s), the first at index "
+            f"{first}; replace them (e.g. numpy.nan_to_num, Fiji's Process > Math > Remove NaNs) "
+            "or crop them away")
 
 
 def declared_channel_axis(axes: str | None) -> int | str | None:
@@ -218,9 +227,9 @@ def read_image_and_axes(path: str | os.PathLike,
                         channel_axis: int | str | None = None) -> tuple[np.ndarray, bool]:
     """``read_image``, and whether the file declared how its axes read (``declared_channel_axis``)."""
     array, axes = _read(path)
+    check_finite(array, str(path))
     declared = declared_channel_axis(axes)
     image = to_channels_first(array, str(path), declared if channel_axis is None else channel_axis)
-    check_finite(image, str(path))
     return image, declared is not None
 
 
