@@ -54,17 +54,19 @@ def test_train_then_predict_writes_class_values(tmp_path, files, capsys):
 
 
 def test_predict_a_folder_of_images(tmp_path, files, capsys):
-    """A folder given as --image stands for its image files (other files left alone)."""
+    """A folder given as --image stands for its image files (other files left alone, and the
+    label files of its images: a folder may hold both, as for training)."""
     assert _train(files, tmp_path / "m") == 0
     folder = tmp_path / "in"
     folder.mkdir()
     img = tifffile.imread(files["img"])
-    for name in ("x.tif", "y.tif", ".hidden.tif"):
+    for name in ("x.tif", "y.tif", ".hidden.tif", "y_labels.tif", "z_scribbles.tif"):
         tifffile.imwrite(folder / name, img)
     (folder / "notes.txt").write_text("not an image")
     assert main(["predict", "--model", str(tmp_path / "m"), "--image", str(folder), "--out",
                  str(tmp_path / "out")]) == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.tif", "y.tif"]
+    # z_scribbles.tif is no image's labels here: an image of that name
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.tif", "y.tif", "z_scribbles.tif"]
     (tmp_path / "empty").mkdir()
     capsys.readouterr()
     _expect_error(capsys, ["predict", "--model", str(tmp_path / "m"), "--image", str(tmp_path / "empty"),

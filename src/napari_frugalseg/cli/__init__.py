@@ -82,7 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     q = sub.add_parser("predict", help="segment images with a trained model")
     q.add_argument("--model", required=True, help="model folder or library name")
     q.add_argument("--image", nargs="+", required=True, type=Path,
-                   help="image files, or folders: their image files")
+                   help="image files, or folders: their image files (not the label files of "
+                   "its images, e.g. <stem>_labels.tif)")
     q.add_argument("--out", required=True, type=Path, help="folder for <stem>.tif masks")
     _channel_axis_option(q)
     q.add_argument("--format", choices=FORMATS, default="tiff",

@@ -38,7 +38,7 @@ def predict(args) -> int:
     from napari_frugalseg.core.library import resolve_model
     from napari_frugalseg.core.predict import predict_image
 
-    args.image = image_files(args.image)
+    args.image = image_files(args.image, skip_labels=True)  # a folder of images and their scribbles
     device = resolve_device(args.device)
     bundle = load_bundle(resolve_model(args.model), device)
     stems = [stem(p) for p in args.image]

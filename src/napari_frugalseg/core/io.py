@@ -113,9 +113,10 @@ def declared_axes(path: str | os.PathLike) -> str | None:
         return None
 
 
-def image_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+def image_files(paths: Iterable[str | os.PathLike], skip_labels: bool = False) -> list[Path]:
     """The files to read: each folder among ``paths`` stands for the image files in it (by
-    name; hidden files skipped), other paths as they are (``read_array`` checks them)."""
+    name; hidden files skipped; with ``skip_labels``, also the label files of its images, named
+    as ``paired_files`` pairs them), other paths as they are (``read_array`` checks them)."""
     files = []
     for path in map(Path, paths):
         if not path.is_dir() or is_zarr(path):
@@ -123,6 +124,9 @@ def image_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
             continue
         found = sorted(p for p in path.iterdir() if (p.is_file() or is_zarr(p))
                        and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+        if skip_labels:
+            stems = {stem(p) for p in found}
+            found = [p for p in found if _image_stem(stem(p)) == stem(p) or _image_stem(stem(p)) not in stems]
         if not found:
             raise FrugalsegError(f"{path}: a folder with no image file ({', '.join(IMAGE_SUFFIXES)}) in it")
         files += found
