@@ -131,7 +131,6 @@ class EnsembleTrainer:
         if max_steps is None and max_seconds is None:
             max_steps, max_seconds = tc.max_steps, tc.max_seconds
         k = len(self.trainers)
-        steps = math.ceil(max_steps / k) if max_steps else None
         seconds = max_seconds / k if max_seconds else None
         self._stopped = False
         for i, trainer in enumerate(self.trainers):
@@ -139,6 +138,8 @@ class EnsembleTrainer:
                 break
             self._current = trainer
             trainer.preview_fn, trainer.preview_every = self.preview_fn, self.preview_every
+            # the steps split as evenly as they go (at least one each)
+            steps = max(1, max_steps // k + (i < max_steps % k)) if max_steps else None
             run = trainer.run(steps, seconds)
             try:
                 for progress in run:
