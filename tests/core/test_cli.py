@@ -53,6 +53,18 @@ def test_train_then_predict_writes_class_values(tmp_path, files, capsys):
     np.testing.assert_allclose(probs.sum(0), 1, atol=1e-4)
 
 
+def test_palette_png_labels_give_their_indices_not_their_colours(tmp_path, files):
+    """Annotation tools save label images as indexed-colour PNGs: the indices are the classes."""
+    from PIL import Image
+
+    png = Image.fromarray(tifffile.imread(files["lab"]), mode="P")
+    png.putpalette([0, 0, 0, 255, 0, 0, 0, 0, 255])  # class 1 red, class 2 blue
+    png.save(tmp_path / "a_labels.png")
+    assert main(["train", "--image", str(files["img"]), "--labels", str(tmp_path / "a_labels.png"),
+                 "--out", str(tmp_path / "m"), *FAST]) == 0
+    assert load_bundle(tmp_path / "m").config.n_classes == 2
+
+
 def test_predict_a_folder_of_images(tmp_path, files, capsys):
     """A folder given as --image stands for its image files (other files left alone, and the
     label files of its images: a folder may hold both, as for training)."""

@@ -15,7 +15,7 @@ from .errors import EXIT_ERROR
 
 
 def _load_training(args):
-    from napari_frugalseg.core.io import is_zarr, paired_files, read_array, read_image
+    from napari_frugalseg.core.io import is_zarr, paired_files, read_image, read_labels
     from napari_frugalseg.core.labels import as_label_array, check_labels_fit
 
     given = (args.image or []) + (args.labels or [])
@@ -32,7 +32,7 @@ def _load_training(args):
     images, labels = [], []
     for im_path, lab_path in zip(args.image, args.labels):
         image = read_image(im_path, args.channel_axis)
-        lab = as_label_array(read_array(lab_path), str(lab_path))
+        lab = as_label_array(read_labels(lab_path), str(lab_path))
         check_labels_fit(lab, image.shape[1:], str(lab_path), str(im_path))
         if images and image.shape[0] != images[0].shape[0]:
             raise FrugalsegError(

@@ -23,6 +23,22 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     return _read(path)[0]
 
 
+def read_labels(path: str | os.PathLike) -> np.ndarray:
+    """``read_array`` for a label file; of an indexed-colour (palette) PNG, as annotation tools
+    save label images, the indices (the class values), not the colours they are shown in."""
+    path = Path(path)
+    if path.suffix.lower() == ".png" and path.is_file():
+        from PIL import Image
+
+        try:
+            with Image.open(path) as png:
+                if png.mode == "P":
+                    return np.asarray(png)
+        except Exception:  # read_array says what is wrong with the file
+            pass
+    return read_array(path)
+
+
 def is_zarr(path: Path) -> bool:
     """Whether ``path`` is a Zarr folder (named .zarr, or an OME-Zarr's labels/<name>)."""
     return path.is_dir() and (path.suffix.lower() == ".zarr" or any((path / f).is_file() for f in ZARR_MARKERS))
