@@ -65,6 +65,17 @@ def test_palette_png_labels_give_their_indices_not_their_colours(tmp_path, files
     assert load_bundle(tmp_path / "m").config.n_classes == 2
 
 
+def test_labels_with_an_extra_axis_of_one_fit_their_image(tmp_path, files):
+    """A (1, Y, X) label file for a (Y, X) image, as some tools save a single plane, and the
+    other way round, trains; the axes of length 1 say nothing about which pixel is which."""
+    lab = tifffile.imread(files["lab"])
+    tifffile.imwrite(tmp_path / "one_labels.tif", lab[None])
+    tifffile.imwrite(tmp_path / "one.tif", tifffile.imread(files["img"])[None])
+    for image, labels in [(files["img"], tmp_path / "one_labels.tif"), (tmp_path / "one.tif", files["lab"])]:
+        assert main(["train", "--image", str(image), "--labels", str(labels), "--out", str(tmp_path / "m"),
+                     *FAST]) == 0
+
+
 def test_predict_a_folder_of_images(tmp_path, files, capsys):
     """A folder given as --image stands for its image files (other files left alone, and the
     label files of its images: a folder may hold both, as for training)."""

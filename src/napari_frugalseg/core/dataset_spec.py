@@ -28,7 +28,7 @@ import numpy as np
 
 from .errors import FrugalsegError
 from .io import read_array, read_image, read_labels
-from .labels import as_label_array, check_labels_fit
+from .labels import as_label_array, fit_labels
 
 
 @dataclass
@@ -83,7 +83,7 @@ def load_dataset(path: str | os.PathLike) -> MergedDataset:
             raw = as_label_array(read_labels(labels_path), str(labels_path))
         except FrugalsegError as exc:
             raise FrugalsegError(f"{path}: item {n}: {exc}") from None
-        check_labels_fit(raw, image.shape[1:], where, image_path.name)
+        raw = fit_labels(raw, image.shape[1:], where, image_path.name)
         if out.images and image.shape[0] != out.images[0].shape[0]:
             raise FrugalsegError(f"{where}: {image_path.name} has {image.shape[0]} channel(s), item 1 "
                                  f"{out.images[0].shape[0]} (a channel_axis for one of them?)")

@@ -16,11 +16,15 @@ from .errors import FrugalsegError
 UNLABELLED = 0
 
 
-def check_labels_fit(labels: np.ndarray, spatial: Sequence[int], name: str, image_name: str) -> None:
-    """Labels must have the image's spatial shape; say so, and spot labels saved as colours."""
+def fit_labels(labels: np.ndarray, spatial: Sequence[int], name: str, image_name: str) -> np.ndarray:
+    """Labels of the image's spatial shape: as they are, or with axes of length 1 dropped or
+    added (a (1, Y, X) file for a (Y, X) image, or the other way); otherwise say what is wrong,
+    and spot labels saved as colours."""
     spatial = tuple(spatial)
     if labels.shape == spatial:
-        return
+        return labels
+    if tuple(n for n in labels.shape if n != 1) == tuple(n for n in spatial if n != 1):
+        return labels.reshape(spatial)
     hint = ""
     if labels.shape[:-1] == spatial and labels.shape[-1] in (3, 4):
         hint = (" (saved as colours? labels hold one value per pixel: 0 = unlabelled, k = class k;"
