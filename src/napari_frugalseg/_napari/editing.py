@@ -10,6 +10,7 @@ from napari.layers import Image, Labels, Shapes
 from ..core.errors import FrugalsegError
 from ..core.instances import instances
 from . import layers as L
+from .overlays import view_on_screen
 
 if TYPE_CHECKING:
     from .controller import Controller
@@ -21,22 +22,20 @@ def accept_prediction(
     """Copy the prediction into unlabelled scribble pixels; returns how many were set.
 
     Only inside ``region`` (the shapes' area on the current slice) when given, else in the
-    visible field of the current slice (in napari's 3D view, of the slices its preview covers,
-    ``shown_slab``); only class ``value`` when given. Undoable.
+    field a preview covers (``overlays.view_on_screen``: the current slice's visible field; in
+    napari's 3D view, the slices of the shown slab); only class ``value`` when given. Undoable.
     """
     pred, scrib = L.find(ctl.viewer, image, "prediction"), ctl.scribbles(image)
     if not isinstance(pred, Labels) or scrib is None:
         raise FrugalsegError(f"image '{image.name}' has no prediction to accept yet")
-    z, box = L.visible_box(image, ctl.viewer)
-    slices = [z]
     if region is not None:
+        slices = [L.visible_box(image, ctl.viewer)[0]]
         area = L.shapes_mask(region, L.spatial_shape(image)[-2:])
     else:
+        view = view_on_screen(image, ctl.viewer)
+        slices = [None] if view.z is None else range(view.z, view.z + view.depth)
         area = np.zeros(L.spatial_shape(image)[-2:], bool)
-        if ctl.viewer.dims.ndisplay == 3 and z is not None:  # the stack is on screen
-            first, depth = L.shown_slab(image, z)
-            slices, box = range(first, first + depth), (slice(None), slice(None))
-        area[box] = True
+        area[view.box] = True
     indices, values = [], []
     for z in slices:
         plane = L.plane_index(pred.data.shape, z)
