@@ -253,6 +253,33 @@ def test_the_3d_view_previews_the_stack_not_one_slice(widget, qtbot):
     assert layers.shown_slab(big, 39) == (36, 4) and layers.shown_slab(big, 1) == (0, 4)
 
 
+def test_accepting_inside_a_shapes_region_takes_that_region_of_the_current_slice(widget):
+    """"inside" a Shapes layer: the prediction goes into the scribbles within the shapes, on the
+    slice on screen only, of the chosen class only, and strokes already there stay."""
+    widget.viewer.add_image(np.zeros((3, 64, 64), np.float32), name="stack")
+    widget.image_combo.setCurrentText("stack")
+    strokes = widget.pick_image()
+    strokes.data[1, 15, 15] = 1  # a stroke inside the region, of the other class
+    prediction = np.full((3, 64, 64), 2, np.uint8)
+    prediction[:, :, 25:] = 1
+    name = "stack prediction"
+    if name in widget.viewer.layers:
+        widget.viewer.layers[name].data = prediction
+    else:
+        widget.viewer.add_labels(prediction, name=name)
+    widget.viewer.dims.set_point(0, 1)
+    widget.viewer.add_shapes([np.array([[10, 10], [10, 30], [30, 30], [30, 10]])], name="region")
+    widget.accept_region.setCurrentText("region")
+    widget.accept_class.setCurrentIndex(2)  # class 2 only
+    n = widget.accept()
+    taken = np.argwhere(strokes.data == 2)
+    assert n == len(taken) > 0
+    assert set(taken[:, 0]) == {1}  # the slice on screen
+    assert taken[:, 1:].min() >= 10 and taken[:, 1].max() <= 30 and taken[:, 2].max() < 25
+    assert (strokes.data[1, 11:30, 11:25] > 0).all()  # the region's inside, where class 2
+    assert strokes.data[1, 15, 15] == 1  # an existing stroke is kept
+
+
 def test_scrolling_a_stack_is_not_a_stroke_but_undo_is(widget, qtbot, tmp_path, monkeypatch):
     """With a model and "continue after each new stroke" on, moving to another slice or
     redrawing the scribbles must not start training; painting, undo and redo do."""
