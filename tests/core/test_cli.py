@@ -175,7 +175,10 @@ def test_bad_training_input(tmp_path, files, capsys):
     for images, labels, fragments in cases:
         _expect_error(capsys, ["train", "--image", *images, "--labels", *labels, "--out", str(out), *FAST], *fragments)
     for option, fragments in [(["--affinity", "-1"], ["affinity"]), (["--robust", "2"], ["robust"]),
-                              (["--batch-size", "0"], ["batch_size"]), (["--scale-jitter", "1"], ["scale_jitter"])]:
+                              (["--batch-size", "0"], ["batch_size"]), (["--scale-jitter", "1"], ["scale_jitter"]),
+                              (["--affinity", "nan"], ["affinity"]), (["--max-seconds", "nan"], ["max_seconds"]),
+                              (["--seed", "-1"], ["seed"]), (["--width", "0"], ["width"]),
+                              (["--depth", "7"], ["7 poolings", "128 px"])]:
         _expect_error(capsys, ["train", "--image", img, "--labels", str(files["lab"]), "--out", str(out),
                                *FAST, *option], *fragments)
     assert not out.exists()
@@ -191,6 +194,9 @@ def test_bad_prediction_input_leaves_no_output(tmp_path, files, capsys):
     assert not any(out.glob("*.tif")) if out.exists() else True
     _expect_error(capsys, ["predict", "--model", str(tmp_path / "nomodel"), "--image", str(files["img"]),
                            "--out", str(out)], "nomodel", "no model folder")
+    for option in (["--propose", "-1"], ["--propose", "3", "--propose-size", "0"]):
+        _expect_error(capsys, ["predict", "--model", str(tmp_path / "m"), "--image", str(files["img"]),
+                               "--out", str(out), *option], "--propose", "square side >= 1 px")
     m3 = tmp_path / "m3"
     stack = _bad(tmp_path, "st.tif", np.random.default_rng(0).random((4, 32, 32)).astype(np.float32))
     lab = np.zeros((4, 32, 32), np.uint8)
@@ -507,7 +513,8 @@ def test_sessions_lists_autosaves_and_removes_only_old_ones_when_asked(tmp_path,
     out = capsys.readouterr().out
     assert "removed old:" in out and "removed 1 autosaved session(s)" in out
     assert sorted(p.name for p in autosave_dir().iterdir()) == ["crashed", "recent"]
-    _expect_error(capsys, ["sessions", "--remove-older-than", "-1"], "days")
+    for days in ("-1", "nan"):
+        _expect_error(capsys, ["sessions", "--remove-older-than", days], "days")
 
 
 def test_a_time_series_of_stacks_with_a_3d_model(tmp_path, capsys):

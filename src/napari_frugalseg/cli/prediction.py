@@ -38,6 +38,9 @@ def predict(args) -> int:
     from napari_frugalseg.core.library import resolve_model
     from napari_frugalseg.core.predict import predict_image
 
+    if args.propose < 0 or args.propose_size < 1:
+        raise FrugalsegError(f"--propose {args.propose} --propose-size {args.propose_size}: give a number "
+                             f"of squares >= 0 and a square side >= 1 px")
     args.image = image_files(args.image, skip_labels=True)  # a folder of images and their scribbles
     device = resolve_device(args.device)
     bundle = load_bundle(resolve_model(args.model), device)

@@ -122,10 +122,13 @@ def train(args) -> int:
         if config.classes != init.config.classes:
             print(f"starting from {path} with a new output head for {', '.join(names)}")
     else:
-        config = new_model_config(
-            names or default_class_names(n_classes), images[0].shape[0], ndim,
-            min(im.shape[-3] for im in images), args.patch_size, args.width, args.depth,
-        )
+        try:
+            config = new_model_config(
+                names or default_class_names(n_classes), images[0].shape[0], ndim,
+                min(im.shape[-3] for im in images), args.patch_size, args.width, args.depth,
+            )
+        except ValueError as exc:  # --width, --depth or --patch-size
+            raise FrugalsegError(str(exc)) from None
     trainer = EnsembleTrainer(
         TrainingData(images, labels, config.norm_percentiles, sets, weights),
         config, tc, args.ensemble, start,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,12 @@ class ModelConfig:
             raise ValueError(f"ndim must be 2 or 3, not {self.ndim}")
         if len(self.patch_size) != self.ndim:
             raise ValueError(f"patch_size {self.patch_size} does not have {self.ndim} axes")
+        if self.in_channels < 1 or self.width < 1 or self.depth < 1:
+            raise ValueError("in_channels, width and depth must each be at least 1")
+        if min(self.patch_size) < 1 or min(self.patch_size[-2:]) < 2**self.depth:
+            raise ValueError(f"patches of {self.patch_size} px are too small for {self.depth} poolings "
+                             f"(depth): they need at least {2**self.depth} px in-plane; use larger "
+                             f"patches or a smaller depth")
         if self.class_prior is not None and len(self.class_prior) != len(self.classes):
             raise ValueError(f"class_prior has {len(self.class_prior)} values for {len(self.classes)} classes")
 
@@ -120,14 +127,19 @@ class TrainConfig:
             raise ValueError("give a budget: max_steps, max_seconds or both")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError("max_steps must be at least 1")
-        if self.max_seconds is not None and self.max_seconds <= 0:
+        if self.max_seconds is not None and not self.max_seconds > 0:  # NaN too
             raise ValueError("max_seconds must be positive")
+        if self.seed is not None and self.seed < 0:
+            raise ValueError("seed must be a whole number >= 0")
+        if not 0 < self.learning_rate < math.inf:
+            raise ValueError("learning_rate must be positive")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if not 0.0 <= self.robust_q <= 1.0:
             raise ValueError("robust_q must be in [0, 1] (0 = plain cross-entropy)")
-        if self.affinity_weight < 0:
-            raise ValueError("affinity_weight must be >= 0 (0 = off)")
+        for name in ("affinity_weight", "exclusion_weight"):
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be a number >= 0 (0 = off)")
         if not 0.0 <= self.checkpoint_slack <= 1.0:
             raise ValueError("checkpoint_slack must be in [0, 1] (0 = the best score only, 1 = the latest)")
         if not 0.0 <= self.average_decay < 1.0:

@@ -38,10 +38,12 @@ def check_ensemble_fits(config: ModelConfig, members: int, batch_size: int,
     need = 4 * (5 * params + batch_size * maps * 2) + 4 * params * members * 2
     free = available_bytes(device)
     if free is not None and need > 0.8 * free:
+        what = f"an ensemble of {members} models" if members > 1 else "a model"
+        patch = " x ".join(map(str, config.patch_size))
         raise FrugalsegError(
-            f"an ensemble of {members} models of width {config.width} needs about "
-            f"{need / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is free on {device}; use fewer "
-            "members, a smaller width or a smaller batch"
+            f"{what} of width {config.width} training on {batch_size} patches of {patch} px needs "
+            f"about {need / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is free on {device}; use "
+            f"{'fewer members, ' if members > 1 else ''}a smaller width, batch or patch size"
         )
 
 

@@ -175,7 +175,7 @@ def list_autosaves() -> list[AutosaveEntry]:
 
 def remove_autosaves(older_than_days: float) -> list[AutosaveEntry]:
     """Delete the autosaved sessions unchanged for more than ``older_than_days``; returns them."""
-    if older_than_days < 0:
+    if not older_than_days >= 0:  # NaN too
         raise FrugalsegError(f"--remove-older-than {older_than_days:g}: give a number of days >= 0")
     cutoff = time.time() - older_than_days * 86400
     removed = [e for e in list_autosaves() if e.modified < cutoff]
