@@ -194,6 +194,9 @@ def test_bad_prediction_input_leaves_no_output(tmp_path, files, capsys):
     assert not any(out.glob("*.tif")) if out.exists() else True
     _expect_error(capsys, ["predict", "--model", str(tmp_path / "nomodel"), "--image", str(files["img"]),
                            "--out", str(out)], "nomodel", "no model folder")
+    (tmp_path / "scan.czi").write_bytes(b"ZISRAWFILE")
+    _expect_error(capsys, ["predict", "--model", str(tmp_path / "m"), "--image", str(tmp_path / "scan.czi"),
+                           "--out", str(out)], "scan.czi", "unsupported file type", "saved as (OME-)TIFF")
     for option in (["--propose", "-1"], ["--propose", "3", "--propose-size", "0"]):
         _expect_error(capsys, ["predict", "--model", str(tmp_path / "m"), "--image", str(files["img"]),
                                "--out", str(out), *option], "--propose", "square side >= 1 px")

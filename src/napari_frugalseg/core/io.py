@@ -69,7 +69,8 @@ def _read(path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
         raise FrugalsegError(
-            f"{path}: unsupported file type '{suffix}' (use {', '.join(IMAGE_SUFFIXES)})"
+            f"{path}: unsupported file type '{suffix}' (use {', '.join(IMAGE_SUFFIXES)}; a microscope's "
+            f"own format, e.g. .czi, .nd2 or .lif, can be saved as (OME-)TIFF by Fiji or napari)"
         )
     try:
         if suffix in (".tif", ".tiff"):
