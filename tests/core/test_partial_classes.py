@@ -166,6 +166,14 @@ def test_spec_errors_name_the_item(tmp_path, change, message):
     assert message in str(err.value)
 
 
+def test_a_class_named_twice_in_a_spec_is_refused(tmp_path):
+    item = {"image": _write(tmp_path, "a.tif", np.ones((8, 8), np.float32)),
+            "labels": _write(tmp_path, "al.tif", np.eye(8, dtype=np.uint8) + 1), "classes": {"1": "bg", "2": "bg"}}
+    (tmp_path / "s.yaml").write_text(json.dumps({"classes": ["bg", "bg"], "items": [item]}))
+    with pytest.raises(FrugalsegError, match=r"s.yaml: class name\(s\) \['bg'\] appear more than once"):
+        load_dataset(tmp_path / "s.yaml")
+
+
 def test_cli_trains_from_a_spec(tmp_path, blobs):
     from napari_frugalseg.cli import main
     from napari_frugalseg.core.io import read_array

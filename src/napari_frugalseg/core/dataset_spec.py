@@ -62,6 +62,9 @@ def load_dataset(path: str | os.PathLike) -> MergedDataset:
     if not isinstance(spec, dict) or not spec.get("classes") or not spec.get("items"):
         raise FrugalsegError(f"{path}: a spec needs 'classes: [names]' and 'items: [...]'")
     classes = tuple(str(c) for c in spec["classes"])
+    twice = sorted({c for c in classes if classes.count(c) > 1})
+    if twice:
+        raise FrugalsegError(f"{path}: class name(s) {twice} appear more than once in 'classes'")
     index = {name: k for k, name in enumerate(classes, start=1)}
     sets: dict[frozenset[int], int] = {}
     out = MergedDataset(classes, [], [], [], [], [])
