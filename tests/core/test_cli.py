@@ -178,7 +178,7 @@ def test_bad_training_input(tmp_path, files, capsys):
                               (["--batch-size", "0"], ["batch_size"]), (["--scale-jitter", "1"], ["scale_jitter"]),
                               (["--affinity", "nan"], ["affinity"]), (["--max-seconds", "nan"], ["max_seconds"]),
                               (["--seed", "-1"], ["seed"]), (["--width", "0"], ["width"]),
-                              (["--depth", "7"], ["7 poolings", "128 px"])]:
+                              (["--depth", "7"], ["7 poolings", "128 px"]), (["--patch-size", "0"], ["(0, 0) px"])]:
         _expect_error(capsys, ["train", "--image", img, "--labels", str(files["lab"]), "--out", str(out),
                                *FAST, *option], *fragments)
     assert not out.exists()

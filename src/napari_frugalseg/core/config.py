@@ -183,7 +183,8 @@ def new_model_config(
 
     ``depth_of_stacks`` is the smallest number of slices among the training stacks (3D only).
     """
-    patch = patch or (ModelConfig.patch_size[0] if ndim == 2 else 48)
+    if patch is None:
+        patch = ModelConfig.patch_size[0] if ndim == 2 else 48
     if ndim == 3:
         patch_size: tuple[int, ...] = (min(16, depth_of_stacks or 16), patch, patch)
     else:
