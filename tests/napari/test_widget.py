@@ -262,11 +262,7 @@ def test_accepting_inside_a_shapes_region_takes_that_region_of_the_current_slice
     strokes.data[1, 15, 15] = 1  # a stroke inside the region, of the other class
     prediction = np.full((3, 64, 64), 2, np.uint8)
     prediction[:, :, 25:] = 1
-    name = "stack prediction"
-    if name in widget.viewer.layers:
-        widget.viewer.layers[name].data = prediction
-    else:
-        widget.viewer.add_labels(prediction, name=name)
+    widget.viewer.layers["stack prediction"].data = prediction  # made with the scribbles
     widget.viewer.dims.set_point(0, 1)
     widget.viewer.add_shapes([np.array([[10, 10], [10, 30], [30, 30], [30, 10]])], name="region")
     widget.accept_region.setCurrentText("region")

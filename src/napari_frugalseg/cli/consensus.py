@@ -10,11 +10,10 @@ def consensus(args) -> int:
 
     from napari_frugalseg.core.consensus import majority_vote, staple
     from napari_frugalseg.core.io import read_labels, write_tiff
-    from napari_frugalseg.core.labels import as_label_array
 
     agreement = args.out.with_name(args.out.stem + "_agreement.tif")
     check_outputs_spare_inputs([args.out, agreement], args.labels)
-    annotations = [as_label_array(read_labels(p), str(p)) for p in args.labels]
+    annotations = [read_labels(p) for p in args.labels]
     n_classes = max(int(a.max()) for a in annotations)
     merge = staple if args.method == "staple" else majority_vote
     result = merge(annotations, n_classes, [str(p) for p in args.labels])

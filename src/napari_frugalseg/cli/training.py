@@ -16,7 +16,7 @@ from .errors import EXIT_ERROR
 
 def _load_training(args):
     from napari_frugalseg.core.io import is_zarr, paired_files, read_image, read_labels
-    from napari_frugalseg.core.labels import as_label_array, fit_labels
+    from napari_frugalseg.core.labels import fit_labels
 
     given = (args.image or []) + (args.labels or [])
     if len(given) == 2 and len(args.image or []) == 1 and all(p.is_dir() and not is_zarr(p) for p in given):
@@ -32,8 +32,7 @@ def _load_training(args):
     images, labels = [], []
     for im_path, lab_path in zip(args.image, args.labels):
         image = read_image(im_path, args.channel_axis)
-        lab = as_label_array(read_labels(lab_path), str(lab_path))
-        lab = fit_labels(lab, image.shape[1:], str(lab_path), str(im_path))
+        lab = fit_labels(read_labels(lab_path), image.shape[1:], str(lab_path), str(im_path))
         if images and image.shape[0] != images[0].shape[0]:
             raise FrugalsegError(
                 f"{im_path}: {image.shape[0]} channel(s), but {args.image[0]} has "

@@ -28,7 +28,7 @@ import numpy as np
 
 from .errors import FrugalsegError
 from .io import read_array, read_image, read_labels
-from .labels import as_label_array, fit_labels
+from .labels import fit_labels
 
 
 @dataclass
@@ -83,7 +83,7 @@ def load_dataset(path: str | os.PathLike) -> MergedDataset:
                 raise FrugalsegError(f"{where}: unknown class '{name}' (spec classes: {', '.join(classes)})")
         try:
             image = read_image(image_path, item.get("channel_axis"))
-            raw = as_label_array(read_labels(labels_path), str(labels_path))
+            raw = read_labels(labels_path)
         except FrugalsegError as exc:
             raise FrugalsegError(f"{path}: item {n}: {exc}") from None
         raw = fit_labels(raw, image.shape[1:], where, image_path.name)

@@ -24,8 +24,11 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
 
 
 def read_labels(path: str | os.PathLike) -> np.ndarray:
-    """``read_array`` for a label file; of an indexed-colour (palette) PNG, as annotation tools
-    save label images, the indices (the class values), not the colours they are shown in."""
+    """A label file, checked (``labels.as_label_array``: int32, 0 = unlabelled); of an
+    indexed-colour (palette) PNG, as annotation tools save label images, the indices (the class
+    values), not the colours they are shown in."""
+    from .labels import as_label_array
+
     path = Path(path)
     if path.suffix.lower() == ".png" and path.is_file():
         from PIL import Image
@@ -33,10 +36,10 @@ def read_labels(path: str | os.PathLike) -> np.ndarray:
         try:
             with Image.open(path) as png:
                 if png.mode == "P":
-                    return np.asarray(png)
+                    return as_label_array(np.asarray(png), str(path))
         except Exception:  # read_array says what is wrong with the file
             pass
-    return read_array(path)
+    return as_label_array(read_array(path), str(path))
 
 
 def is_zarr(path: Path) -> bool:
