@@ -919,3 +919,41 @@ def test_a_time_series_of_stacks_trains_slice_by_slice(widget, qtbot, paint, isb
     out = widget.files.export_masks(tmp_path)
     assert sorted(p.name for p in out.iterdir())[:2] == ["slice_0000_0000.png", "slice_0000_0001.png"]
     assert np.array_equal(read_mask(out), prediction)
+
+
+def test_load_scribbles_from_a_label_file_merges_grows_the_table_and_undoes(widget, tmp_path):
+    """A label file of the command line's kind (or an annotation tool's palette PNG, whose
+    indices are the classes) goes into the chosen image's scribbles: its labelled pixels over
+    the strokes, strokes elsewhere kept, the table grown to its classes, one undo."""
+    from PIL import Image as PILImage
+
+    from napari_frugalseg.core.io import write_tiff
+
+    widget.viewer.add_image(np.random.default_rng(0).random((40, 50), np.float32), name="cells")
+    widget.image_combo.setCurrentText("cells")
+    layer = widget.pick_image()
+    layer.data_setitem((np.array([1, 30]), np.array([1, 30])), np.array([1, 2], layer.data.dtype))
+    labels = np.zeros((40, 50), np.uint8)
+    labels[10:12, 5:20], labels[20, 5:20], labels[30, 30] = 2, 3, 0
+    png = PILImage.fromarray(labels, mode="P")
+    png.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255])  # shown as colours, indices are classes
+    png.save(tmp_path / "cells_annotations.png")
+
+    assert widget.files.load_scribbles(tmp_path / "cells_annotations.png") == 45
+    assert [c.name for c in widget.ctl.classes][-1] == "class 3" and len(widget.ctl.classes) == 3
+    assert widget.accept_class.itemText(3) == "3: class 3"  # the panel shows the new class
+    assert layer.data[10, 5] == 2 and layer.data[20, 19] == 3
+    assert layer.data[1, 1] == 1 and layer.data[30, 30] == 2  # strokes where the file has none
+    assert "45 labelled pixels" in widget.status.text() and "1 class added" in widget.status.text()
+    layer.undo()
+    assert layer.data[10, 5] == 0 and layer.data[1, 1] == 1
+
+    write_tiff(tmp_path / "other_labels.tif", np.ones((40, 40), np.uint8))
+    write_tiff(tmp_path / "empty_labels.tif", np.zeros((40, 50), np.uint8))
+    for name, expected in (("other_labels.tif", "other_labels.tif: labels of shape (40, 40), but "
+                                                "image 'cells' is (40, 50)"),
+                           ("empty_labels.tif", "empty_labels.tif: no labelled pixel"),
+                           ("missing.tif", "missing.tif: no such file")):
+        assert widget.files.load_scribbles(tmp_path / name) is None
+        assert expected in widget.status.text()
+    assert layer.data[10, 5] == 0 and layer.data[1, 1] == 1  # nothing written by a refused file

@@ -1,4 +1,5 @@
-"""Edits made from the prediction: accept it into the scribbles, split it into objects."""
+"""Edits made from the prediction (accept it into the scribbles, split it into objects) and
+from a label file (load it into the scribbles)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from napari.layers import Image, Labels, Shapes
 
 from ..core.errors import FrugalsegError
 from ..core.instances import instances
+from ..core.io import read_labels
 from . import layers as L
 from .overlays import view_on_screen
+from .state import new_class
 
 if TYPE_CHECKING:
     from .controller import Controller
@@ -51,6 +54,30 @@ def accept_prediction(
         index = tuple(np.concatenate(axis) for axis in zip(*indices))
         scrib.data_setitem(index, np.concatenate(values).astype(scrib.data.dtype))
     return n
+
+
+def load_scribbles(ctl: Controller, image: Image, path) -> tuple[int, int]:
+    """Write a label file's labelled pixels (e.g. ``cells_labels.tif`` of the command line, or
+    an annotation tool's palette PNG) into the image's scribbles, as one undoable edit; strokes
+    where the file is unlabelled stay. The class table grows to the file's largest class.
+    Returns (pixels written, classes added)."""
+    labels = read_labels(path)
+    scrib = ctl.scribbles(image) if ctl.scribbles(image) is not None else ctl.select_image(image)
+    if labels.shape != tuple(scrib.data.shape):
+        raise FrugalsegError(f"{path}: labels of shape {labels.shape}, but image '{image.name}' "
+                             f"is {L.spatial_shape(image)}")
+    where = np.nonzero(labels)
+    if not where[0].size:
+        raise FrugalsegError(f"{path}: no labelled pixel (0 = unlabelled, k = class k)")
+    top = int(labels.max())
+    if top > np.iinfo(scrib.data.dtype).max:
+        raise FrugalsegError(f"{path}: class {top} is more than layer '{scrib.name}' holds "
+                             f"({np.iinfo(scrib.data.dtype).max}); is it an instance mask?")
+    added = max(0, top - len(ctl.classes))
+    if added:
+        ctl.set_classes(ctl.classes + [new_class(k) for k in range(len(ctl.classes) + 1, top + 1)])
+    scrib.data_setitem(where, labels[where].astype(scrib.data.dtype))
+    return len(where[0]), added
 
 
 def make_instances(ctl: Controller, image: Image, object_values: list[int]) -> Labels:

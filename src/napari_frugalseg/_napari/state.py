@@ -32,6 +32,11 @@ def default_classes() -> list[ClassSpec]:
     return [ClassSpec("background", PALETTE[0]), ClassSpec("foreground", PALETTE[1])]
 
 
+def new_class(value: int) -> ClassSpec:
+    """The table row added for class ``value`` (1-based) before the user names it."""
+    return ClassSpec(f"class {value}", PALETTE[(value - 1) % len(PALETTE)])
+
+
 @dataclass
 class View:
     """What is on screen: which image, which slice, which in-plane field; in napari's 3D view,

@@ -9,7 +9,7 @@ from qtpy.QtWidgets import (
     QColorDialog, QHBoxLayout, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from ..state import PALETTE, ClassSpec
+from ..state import ClassSpec, new_class
 
 
 class ClassTable(QWidget):
@@ -68,8 +68,7 @@ class ClassTable(QWidget):
             self.table.setItem(row, col, item)
 
     def add_class(self) -> None:
-        n = self.table.rowCount()
-        classes = self.classes() + [ClassSpec(f"class {n + 1}", PALETTE[n % len(PALETTE)])]
+        classes = self.classes() + [new_class(self.table.rowCount() + 1)]
         self.set_classes(classes)
         self.changed.emit(classes)
 

@@ -8,8 +8,8 @@ from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QGroupBox, QPush
 
 from ...core.errors import FrugalsegError
 from ...core.export import FORMATS
+from .. import editing, persistence
 from .. import layers as L
-from .. import persistence
 from .common import guarded, row
 
 
@@ -26,23 +26,31 @@ class FilesBox(QGroupBox):
         self.load_model_button = QPushButton("Load model…")
         self.save_session_button = QPushButton("Save session…")
         self.open_session_button = QPushButton("Open session…")
+        self.load_scribbles_button = QPushButton("Load scribbles…")
+        self.load_scribbles_button.setToolTip(
+            "a label file (0 = unlabelled, k = class k; e.g. cells_labels.tif, or an annotation "
+            "tool's palette PNG) into the chosen image's scribbles")
         form.addRow("format", self.format_combo)
         form.addRow(row(self.export_button, self.export_instances_button))
         form.addRow(row(self.save_model_button, self.load_model_button))
         form.addRow(row(self.save_session_button, self.open_session_button))
+        form.addRow(self.load_scribbles_button)
         self.export_button.clicked.connect(lambda: self.export_masks())
         self.export_instances_button.clicked.connect(lambda: self.export_masks(role="instances"))
         self.save_model_button.clicked.connect(lambda: self.save_model())
         self.load_model_button.clicked.connect(lambda: self.load_model())
         self.save_session_button.clicked.connect(lambda: self.save_session())
         self.open_session_button.clicked.connect(lambda: self.open_session())
+        self.load_scribbles_button.clicked.connect(lambda: self.load_scribbles())
 
-    def _ask(self, title: str, path: str | Path | None = None) -> Path | None:
-        """``path`` if given, else a dialog starting in the last folder used."""
+    def _ask(self, title: str, path: str | Path | None = None, files: str | None = None) -> Path | None:
+        """``path`` if given, else a dialog starting in the last folder used: for a folder, or
+        for a file matching ``files`` (a Qt filter) when given."""
         prefs = self.widget.prefs
         if path is None:
             start = str(prefs.value("last_folder", str(Path.home())))
-            path = QFileDialog.getExistingDirectory(self, title, start)
+            path = (QFileDialog.getOpenFileName(self, title, start, files)[0] if files
+                    else QFileDialog.getExistingDirectory(self, title, start))
             if not path:
                 return None
         path = Path(path)
@@ -104,3 +112,19 @@ class FilesBox(QGroupBox):
             persistence.open_session(self.ctl, folder)
             self.widget.show_opened_session()
             self._say(f"session opened from {folder}")
+
+    @guarded
+    def load_scribbles(self, path=None) -> int | None:
+        """A label file into the chosen image's scribbles (``editing.load_scribbles``); returns
+        the pixels written."""
+        if self.widget.pick_image() is None:
+            return None
+        image = self.ctl.image
+        path = self._ask(f"Label file for '{image.name}'", path=path,
+                         files="Label images (*.tif *.tiff *.png *.npy);;All files (*)")
+        if path is None:
+            return None
+        n, added = editing.load_scribbles(self.ctl, image, path)
+        self._say(f"loaded {n} labelled pixels from {path.name} into "
+                  f"'{self.ctl.scribbles(image).name}'" + (f"; {added} class{'es' * (added > 1)} added" if added else ""))
+        return n
