@@ -53,13 +53,15 @@ def score(ds: Dataset, test: list[int], predictions: list[np.ndarray]) -> np.nda
 
 def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=ModelConfig.patch_size[0], batch_size=None, seed=0,
                 tta=False, affinity=TrainConfig.affinity_weight, fp32=False,
-                average_decay=TrainConfig.average_decay, scale_jitter=TrainConfig.scale_jitter):
+                average_decay=TrainConfig.average_decay, scale_jitter=TrainConfig.scale_jitter,
+                deep_supervision=TrainConfig.deep_supervision):
     """Train for ``seconds``; rows (method, predictions, train s, predict s, steps): the
     model's prediction, the same without the per-image class-share correction ("raw",
     ``frugalseg predict --no-prior-correction``) and, with ``tta``, with test-time flips
     (``frugalseg predict --tta``)."""
     tc = TrainConfig(max_seconds=seconds, seed=seed, batch_size=batch_size, affinity_weight=affinity,
-                     mixed_precision=not fp32, average_decay=average_decay, scale_jitter=scale_jitter)
+                     mixed_precision=not fp32, average_decay=average_decay, scale_jitter=scale_jitter,
+                     deep_supervision=tuple(deep_supervision))
     config = ModelConfig(classes=ds.classes, in_channels=ds.images[0].shape[0], width=width,
                          depth=depth, patch_size=(patch, patch))
     data = TrainingData([ds.images[i] for i in train], labels, config.norm_percentiles)
@@ -158,6 +160,8 @@ def main(argv=None) -> int:
                    help="moving average of the weights (0 = the trained weights)")
     p.add_argument("--scale-jitter", type=float, default=TrainConfig.scale_jitter,
                    help="patches cut from regions up to 1 + this times larger or smaller (0 = off)")
+    p.add_argument("--deep-supervision", type=float, nargs="*", default=TrainConfig.deep_supervision,
+                   help="cross-entropy weights on the decoder's coarser levels (none given = off)")
     p.add_argument("--no-forest", action="store_true", help="skip the random forest (A/B runs of the network)")
     p.add_argument("--tta", action="store_true", help="also score the networks with test-time flips")
     p.add_argument("--fp32", action="store_true", help="train in float32 (default: mixed precision "
@@ -169,7 +173,8 @@ def main(argv=None) -> int:
 
     net = dict(width=args.width, depth=args.depth, patch=args.patch, batch_size=args.batch_size,
                tta=args.tta, affinity=args.affinity, fp32=args.fp32,
-               average_decay=args.average_decay, scale_jitter=args.scale_jitter)
+               average_decay=args.average_decay, scale_jitter=args.scale_jitter,
+               deep_supervision=tuple(args.deep_supervision))
     rows = []
     device = resolve_device("auto")
     amp = None if args.fp32 else autocast_dtype(device, 2)

@@ -6,6 +6,7 @@ from napari_frugalseg.core.bundle import load_bundle, save_bundle
 from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.errors import FrugalsegError
 from napari_frugalseg.core.labels import dice_per_class
+from napari_frugalseg.core.model import build_model
 from napari_frugalseg.core.predict import predict_image, run_to_end
 from napari_frugalseg.core.sampling import Sample
 from napari_frugalseg.core.train import Trainer, TrainingData
@@ -235,6 +236,22 @@ def test_the_latest_checkpoint_as_good_as_the_best_is_kept(blobs, monkeypatch, s
     assert t.checkpoints.kept_score == pytest.approx(kept_score, abs=1e-4)
     for k, v in t.model.state_dict().items():  # released: the model is back on the CPU
         assert torch.equal(v, kept[k].to(v.device))
+
+
+def test_deep_supervision_trains_heads_on_the_decoder_but_the_model_stays_a_plain_unet(blobs):
+    """The heads on the coarser decoder levels learn with the network, a warm start adds no
+    second set of hooks, and what a bundle holds (and predicts with) is the U-Net alone."""
+    t = _trainer(blobs, steps=5)  # depth 2: one level below the output
+    assert len(t.deep.heads) == 1
+    before = t.deep.heads[0].weight.detach().clone()
+    list(t.run())
+    assert not torch.equal(before, t.deep.heads[0].weight)
+    assert set(t.model.state_dict()) == set(build_model(t.config).state_dict())
+    again = Trainer(t.data, t.config, t.train_config, model=t.model)
+    list(again.run())
+    assert all(not block._forward_hooks for block in t.model.up_convs)
+    off = _trainer(blobs, steps=5, deep_supervision=())
+    assert len(off.deep.heads) == 0 and len(list(off.run())) == 5
 
 
 def test_bundle_round_trip_predicts_the_same(tmp_path, blobs):

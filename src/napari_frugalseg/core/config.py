@@ -99,6 +99,9 @@ class TrainConfig:
     # edge-aware neighbour agreement reaching the unlabelled pixels (losses.affinity_loss;
     # 0 = off): carries strokes to the image's edges (benchmarks/real_scribbles.py)
     affinity_weight: float = 0.1
+    # the cross-entropy also on the decoder's coarser levels, these weights from the second
+    # finest up (deep_supervision.py; () = off)
+    deep_supervision: tuple[float, ...] = (0.5, 0.25)
     val_fraction: float = 0.2
     val_every: int = 25
     # the checkpoint kept is the latest whose smoothed held-out score is within this of the
@@ -140,6 +143,8 @@ class TrainConfig:
         for name in ("affinity_weight", "exclusion_weight"):
             if not 0 <= getattr(self, name) < math.inf:
                 raise ValueError(f"{name} must be a number >= 0 (0 = off)")
+        if not all(0 <= w < math.inf for w in self.deep_supervision):
+            raise ValueError("deep_supervision weights must be numbers >= 0")
         if not 0.0 <= self.checkpoint_slack <= 1.0:
             raise ValueError("checkpoint_slack must be in [0, 1] (0 = the best score only, 1 = the latest)")
         if not 0.0 <= self.average_decay < 1.0:

@@ -25,6 +25,7 @@ from .device import autocast_dtype, resolve_device
 from .errors import FrugalsegError
 from .labels import split_strokes
 from .checkpoints import Checkpoints
+from .deep_supervision import DeepSupervision
 from .losses import affinity_loss, allowed_table, partial_loss
 from .model import UNet, build_model
 from .predict import Predictor
@@ -134,8 +135,9 @@ class Trainer:
         self._from_scratch = model is None  # no class-share correction before MIN_STEPS
         # the moving average of the weights (the model itself without averaging)
         self.average = copy.deepcopy(self.model) if train_config.average_decay else self.model
+        self.deep = DeepSupervision(self.model, config.n_classes, train_config.deep_supervision).to(self.device)
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(),
+            [*self.model.parameters(), *self.deep.parameters()],
             lr=train_config.learning_rate,
             weight_decay=train_config.weight_decay,
         )
@@ -288,9 +290,10 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         tc = self.train_config
         amp = self.amp_dtype is not None
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=amp):
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=amp), self.deep.capture():
             logits = self.model(x)
         loss = objective(logits, y, x, tc, self.allowed, weights)
+        loss = loss + self.deep.loss(y, self.allowed, weights, tc.robust_q)
         if not torch.isfinite(loss):
             raise FrugalsegError("training diverged (loss is not finite); try a lower learning rate")
         if self.scaler:
@@ -361,6 +364,7 @@ class Trainer:
         if self.scaler is not None:  # its scale lives on the GPU
             self.scaler = torch.amp.GradScaler("cuda")
         model = self.model.cpu()
+        self.deep.cpu()
         self.average, self.predictor = model, Predictor(model)
         if self.device.type == "cuda":
             # cuBLAS keeps a workspace per thread that empty_cache() does not return
