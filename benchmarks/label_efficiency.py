@@ -161,7 +161,8 @@ def main(argv=None) -> int:
     p.add_argument("--scale-jitter", type=float, default=TrainConfig.scale_jitter,
                    help="patches cut from regions up to 1 + this times larger or smaller (0 = off)")
     p.add_argument("--deep-supervision", type=float, nargs="*", default=TrainConfig.deep_supervision,
-                   help="cross-entropy weights on the decoder's coarser levels (none given = off)")
+                   help="cross-entropy weights on the decoder's coarser levels, e.g. 0.5 0.25 "
+                   "(none given = off, the default)")
     p.add_argument("--no-forest", action="store_true", help="skip the random forest (A/B runs of the network)")
     p.add_argument("--tta", action="store_true", help="also score the networks with test-time flips")
     p.add_argument("--fp32", action="store_true", help="train in float32 (default: mixed precision "

@@ -11,6 +11,7 @@ as a reference for how wide the reference masks are drawn. Run from the reposito
 
     python benchmarks/real_scribbles.py                      # 45 s per network, seeds 0 1
     python benchmarks/real_scribbles.py --affinity 0 0.1 1 --seconds 45 --seeds 0 1 2
+    python benchmarks/real_scribbles.py --affinity 0.1 --seeds 0 1 2 3 --deep-supervision 0.5 0.25
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def main(argv=None) -> int:
     p.add_argument("--affinity", nargs="+", type=float, default=[0.0, TrainConfig.affinity_weight, 1.0])
     p.add_argument("--seconds", type=float, default=45.0)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument("--deep-supervision", type=float, nargs="*", default=TrainConfig.deep_supervision,
+                   help="cross-entropy weights on the decoder's coarser levels, e.g. 0.5 0.25 (none = off)")
     add_batch_options(p)
     args = p.parse_args(argv)
 
@@ -49,7 +52,8 @@ def main(argv=None) -> int:
         for seed in args.seeds:
             for method, preds, _, _, n in run_network(ds, [0], [0], [scribbles], args.seconds,
                                                       seed=seed, affinity=weight, patch=args.patch,
-                                                      batch_size=args.batch_size):
+                                                      batch_size=args.batch_size,
+                                                      deep_supervision=args.deep_supervision):
                 rows.setdefault(method, []).append(
                     (score(ds, [0], preds)[1], (preds[0] == 2).sum() / area, n))
         for method, runs in rows.items():
