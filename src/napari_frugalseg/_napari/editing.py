@@ -62,7 +62,9 @@ def load_scribbles(ctl: Controller, image: Image, path) -> tuple[int, int]:
     where the file is unlabelled stay. The class table grows to the file's largest class.
     Returns (pixels written, classes added)."""
     labels = read_labels(path)
-    scrib = ctl.scribbles(image) if ctl.scribbles(image) is not None else ctl.select_image(image)
+    scrib = ctl.scribbles(image)
+    if scrib is None:
+        scrib = ctl.select_image(image)
     if labels.shape != tuple(scrib.data.shape):
         raise FrugalsegError(f"{path}: labels of shape {labels.shape}, but image '{image.name}' "
                              f"is {L.spatial_shape(image)}")

@@ -72,4 +72,3 @@ class DeepSupervision(nn.Module):
             total = total + w * partial_loss(logits, labels, 1.0, 0.0, allowed, 0.0, weights, robust_q)
         self._features = [None] * len(self.blocks)
         return total
-

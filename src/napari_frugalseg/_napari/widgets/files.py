@@ -125,6 +125,6 @@ class FilesBox(QGroupBox):
         if path is None:
             return None
         n, added = editing.load_scribbles(self.ctl, image, path)
-        self._say(f"loaded {n} labelled pixels from {path.name} into "
-                  f"'{self.ctl.scribbles(image).name}'" + (f"; {added} class{'es' * (added > 1)} added" if added else ""))
+        grown = f"; {added} class{'es' * (added > 1)} added" if added else ""
+        self._say(f"loaded {n} labelled pixels from {path.name} into '{self.ctl.scribbles(image).name}'{grown}")
         return n
