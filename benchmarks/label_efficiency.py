@@ -175,7 +175,7 @@ def main(argv=None) -> int:
     net = dict(width=args.width, depth=args.depth, patch=args.patch, batch_size=args.batch_size,
                tta=args.tta, affinity=args.affinity, fp32=args.fp32,
                average_decay=args.average_decay, scale_jitter=args.scale_jitter,
-               deep_supervision=tuple(args.deep_supervision))
+               deep_supervision=args.deep_supervision)
     rows = []
     device = resolve_device("auto")
     amp = None if args.fp32 else autocast_dtype(device, 2)

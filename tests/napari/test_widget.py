@@ -950,8 +950,8 @@ def test_load_scribbles_from_a_label_file_merges_grows_the_table_and_undoes(widg
 
     write_tiff(tmp_path / "other_labels.tif", np.ones((40, 40), np.uint8))
     write_tiff(tmp_path / "empty_labels.tif", np.zeros((40, 50), np.uint8))
-    for name, expected in (("other_labels.tif", "other_labels.tif: labels of shape (40, 40), but "
-                                                "image 'cells' is (40, 50)"),
+    for name, expected in (("other_labels.tif", "other_labels.tif: labels have shape (40, 40) but "
+                                                "image 'cells' has spatial shape (40, 50)"),
                            ("empty_labels.tif", "empty_labels.tif: no labelled pixel"),
                            ("missing.tif", "missing.tif: no such file")):
         assert widget.files.load_scribbles(tmp_path / name) is None

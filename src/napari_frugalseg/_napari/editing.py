@@ -11,6 +11,7 @@ from napari.layers import Image, Labels, Shapes
 from ..core.errors import FrugalsegError
 from ..core.instances import instances
 from ..core.io import read_labels
+from ..core.labels import fit_labels
 from . import layers as L
 from .overlays import view_on_screen
 from .state import new_class
@@ -61,20 +62,15 @@ def load_scribbles(ctl: Controller, image: Image, path) -> tuple[int, int]:
     an annotation tool's palette PNG) into the image's scribbles, as one undoable edit; strokes
     where the file is unlabelled stay. The class table grows to the file's largest class.
     Returns (pixels written, classes added)."""
-    labels = read_labels(path)
     scrib = ctl.scribbles(image)
     if scrib is None:
         scrib = ctl.select_image(image)
-    if labels.shape != tuple(scrib.data.shape):
-        raise FrugalsegError(f"{path}: labels of shape {labels.shape}, but image '{image.name}' "
-                             f"is {L.spatial_shape(image)}")
+    # checked (classes 1..255) and fitted to the layer as the command line fits label files
+    labels = fit_labels(read_labels(path), scrib.data.shape, str(path), f"image '{image.name}'")
     where = np.nonzero(labels)
     if not where[0].size:
         raise FrugalsegError(f"{path}: no labelled pixel (0 = unlabelled, k = class k)")
     top = int(labels.max())
-    if top > np.iinfo(scrib.data.dtype).max:
-        raise FrugalsegError(f"{path}: class {top} is more than layer '{scrib.name}' holds "
-                             f"({np.iinfo(scrib.data.dtype).max}); is it an instance mask?")
     added = max(0, top - len(ctl.classes))
     if added:
         ctl.set_classes(ctl.classes + [new_class(k) for k in range(len(ctl.classes) + 1, top + 1)])

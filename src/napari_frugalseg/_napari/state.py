@@ -10,6 +10,8 @@ from enum import Enum
 
 import numpy as np
 
+from ..core.labels import default_class_names
+
 
 class TrainState(str, Enum):
     IDLE = "idle"
@@ -34,7 +36,7 @@ def default_classes() -> list[ClassSpec]:
 
 def new_class(value: int) -> ClassSpec:
     """The table row added for class ``value`` (1-based) before the user names it."""
-    return ClassSpec(f"class {value}", PALETTE[(value - 1) % len(PALETTE)])
+    return ClassSpec(default_class_names(value)[-1], PALETTE[(value - 1) % len(PALETTE)])
 
 
 @dataclass

@@ -69,6 +69,7 @@ class DeepSupervision(nn.Module):
             features = features.to(head.weight.dtype)  # bfloat16 / float16 under autocast
             logits = F.interpolate(head(features), size=size, mode=mode, align_corners=False)
             logits = logits[(...,) + tuple(slice(0, s) for s in spatial)]
-            total = total + w * partial_loss(logits, labels, 1.0, 0.0, allowed, 0.0, weights, robust_q)
+            total = total + w * partial_loss(logits, labels, dice_weight=0.0, allowed=allowed,
+                                             weights=weights, robust_q=robust_q)
         self._features = [None] * len(self.blocks)
         return total
