@@ -6,7 +6,7 @@ scored by per-class Dice over all pixels of held-out images. Run from the reposi
 
     python benchmarks/label_efficiency.py                       # 1 %, 120 s, all three sets
     python benchmarks/label_efficiency.py --fractions 0.005 0.01 0.02 --seconds 120
-    python benchmarks/label_efficiency.py --sets dsb2018 --tta --per-image   # where it loses
+    python benchmarks/label_efficiency.py --sets dsb2018 --per-image   # where it loses
     python benchmarks/label_efficiency.py --seeds 0 1                  # mean over two seeds
     python benchmarks/label_efficiency.py --no-dense --seeds 1 --affinity 0  # an A/B of one term
     python benchmarks/label_efficiency.py --sets dsb2018 --no-dense --no-forest --scale-jitter 0.3
@@ -52,13 +52,14 @@ def score(ds: Dataset, test: list[int], predictions: list[np.ndarray]) -> np.nda
 
 
 def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=ModelConfig.patch_size[0], batch_size=None, seed=0,
-                tta=False, affinity=TrainConfig.affinity_weight, fp32=False,
+                tta=True, affinity=TrainConfig.affinity_weight, fp32=False,
                 average_decay=TrainConfig.average_decay, scale_jitter=TrainConfig.scale_jitter,
                 deep_supervision=TrainConfig.deep_supervision):
     """Train for ``seconds``; rows (method, predictions, train s, predict s, steps): the
-    model's prediction, the same without the per-image class-share correction ("raw",
-    ``frugalseg predict --no-prior-correction``) and, with ``tta``, with test-time flips
-    (``frugalseg predict --tta``)."""
+    model's prediction as ``frugalseg predict`` makes it ("network": averaged over the four
+    flips unless ``tta`` is false), with ``tta`` the same in one pass ("no flips",
+    ``--no-tta``), and in one pass without the per-image class-share correction ("raw",
+    ``--no-tta --no-prior-correction``)."""
     tc = TrainConfig(max_seconds=seconds, seed=seed, batch_size=batch_size, affinity_weight=affinity,
                      mixed_precision=not fp32, average_decay=average_decay, scale_jitter=scale_jitter,
                      deep_supervision=tuple(deep_supervision))
@@ -71,9 +72,9 @@ def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=Model
         pass
     t_train = time.perf_counter() - t0
     rows = []
-    variants = [("network", False, True), ("network (raw)", False, False)]
+    variants = [("network", tta, True), ("network (raw)", False, False)]
     if tta:
-        variants.append(("network+TTA", True, True))
+        variants.insert(1, ("no flips", False, True))
     for method, flips, correct in variants:
         t0 = time.perf_counter()
         preds = [run_to_end(predict_image(trainer.model, trainer.config, ds.images[i], tta=flips,
@@ -162,9 +163,10 @@ def main(argv=None) -> int:
                    help="patches cut from regions up to 1 + this times larger or smaller (0 = off)")
     p.add_argument("--deep-supervision", type=float, nargs="*", default=TrainConfig.deep_supervision,
                    help="cross-entropy weights on the decoder's coarser levels, e.g. 0.5 0.25 "
-                   "(none given = off, the default)")
+                   "(none given = off)")
     p.add_argument("--no-forest", action="store_true", help="skip the random forest (A/B runs of the network)")
-    p.add_argument("--tta", action="store_true", help="also score the networks with test-time flips")
+    p.add_argument("--no-tta", dest="tta", action="store_false",
+                   help="predict in one pass only, as `frugalseg predict --no-tta` (quicker A/B runs)")
     p.add_argument("--fp32", action="store_true", help="train in float32 (default: mixed precision "
                    "where the device is fast at it, core/device.autocast_dtype)")
     p.add_argument("--per-image", action="store_true",

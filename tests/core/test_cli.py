@@ -53,6 +53,26 @@ def test_train_then_predict_writes_class_values(tmp_path, files, capsys):
     np.testing.assert_allclose(probs.sum(0), 1, atol=1e-4)
 
 
+def test_predict_averages_over_flips_unless_told_not_to(tmp_path, files):
+    """Masks come from the mean of the image's four flips by default (nnU-Net does the same);
+    --no-tta predicts in one pass."""
+    from napari_frugalseg.core.io import read_image
+    from napari_frugalseg.core.predict import predict_image, run_to_end
+
+    assert _train(files, tmp_path / "m") == 0
+    bundle = load_bundle(tmp_path / "m")
+    written = {}
+    for flag, tta in [([], True), (["--no-tta"], False)]:
+        out = tmp_path / f"out_{tta}"
+        assert main(["predict", "--model", str(tmp_path / "m"), "--image", str(files["img"]),
+                     "--out", str(out), "--probabilities", *flag]) == 0
+        written[tta] = tifffile.imread(out / "a_probabilities.tif")
+        want = run_to_end(predict_image(bundle.models, bundle.config, read_image(files["img"]),
+                                        probabilities=True, tta=tta)).probabilities
+        np.testing.assert_allclose(written[tta], want.reshape(written[tta].shape), atol=1e-5)
+    assert np.abs(written[True] - written[False]).max() > 1e-3
+
+
 def test_palette_png_labels_give_their_indices_not_their_colours(tmp_path, files):
     """Annotation tools save label images as indexed-colour PNGs: the indices are the classes."""
     from PIL import Image

@@ -28,10 +28,10 @@ def _data():
     image = rng.normal(size=(1, 64, 64)).astype(np.float32)
     image[:, 20:40, 20:40] += 3
     labels = np.zeros((64, 64), np.int32)
-    labels[30, 22:38] = 2
-    labels[5, 5:60] = 1
-    labels[50:52, 5:40] = 1
-    labels[25, 24:36] = 2
+    for row in (5, 10, 15, 50, 58):  # strokes enough to hold out some of each class
+        labels[row, 5:60] = 1
+    for row in (22, 25, 30, 34, 37):
+        labels[row, 22:38] = 2
     return image, labels
 
 
@@ -79,7 +79,8 @@ def test_uncertainty_maps_and_score():
 def test_ensemble_members_differ_and_share_the_budget(monkeypatch):
     monkeypatch.setattr("napari_frugalseg.core.train.MIN_STEPS", 0)  # class shares from the start
     image, labels = _data()
-    tc = TrainConfig(max_steps=6, batch_size=2, val_every=2)
+    # half the strokes held out: each member measures its lean on some of each class
+    tc = TrainConfig(max_steps=6, batch_size=2, val_every=2, val_fraction=0.5)
     trainer = E.EnsembleTrainer(TrainingData([image], [labels]), CONFIG, tc, members=3)
     members, priors = [], []
     for p in trainer.run():  # the previews ask for the config while members wait their turn

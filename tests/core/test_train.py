@@ -241,7 +241,7 @@ def test_the_latest_checkpoint_as_good_as_the_best_is_kept(blobs, monkeypatch, s
 def test_deep_supervision_trains_heads_on_the_decoder_but_the_model_stays_a_plain_unet(blobs):
     """The heads on the coarser decoder levels learn with the network, a warm start adds no
     second set of hooks, and what a bundle holds (and predicts with) is the U-Net alone."""
-    t = _trainer(blobs, steps=5, deep_supervision=(0.5, 0.25))  # depth 2: one level below the output
+    t = _trainer(blobs, steps=5)  # the default, (0.5, 0.25); depth 2: one level below the output
     assert len(t.deep.heads) == 1
     before = t.deep.heads[0].weight.detach().clone()
     list(t.run())
@@ -250,7 +250,7 @@ def test_deep_supervision_trains_heads_on_the_decoder_but_the_model_stays_a_plai
     again = Trainer(t.data, t.config, t.train_config, model=t.model)
     list(again.run())
     assert all(not block._forward_hooks for block in t.model.up_convs)
-    off = _trainer(blobs, steps=5)  # the default
+    off = _trainer(blobs, steps=5, deep_supervision=())
     assert len(off.deep.heads) == 0 and len(list(off.run())) == 5
 
 

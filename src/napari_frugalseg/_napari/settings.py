@@ -21,7 +21,7 @@ class Settings:
     robust_q: float = 0.0  # > 0: noise-robust loss (generalized cross-entropy alone)
     scale_jitter: float = 0.0  # > 0: also train on zoomed patches (TrainConfig.scale_jitter)
     ensemble: int = 1  # members trained together (one shared time budget)
-    tta: bool = False  # predict all averages over test-time flips
+    tta: bool = True  # predict all averages over test-time flips (as frugalseg predict)
     prior_correction: bool = True  # re-weight predictions to each image's class shares
 
     def replace(self, **changes) -> "Settings":

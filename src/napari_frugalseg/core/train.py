@@ -220,9 +220,14 @@ class Trainer:
         self.val_batches = held_out_patches([s for s in val_samples if s.labels.any()],
                                             k, self.config.patch_size)
         # the strokes' class shares, from which validation measures what the model leans
-        # towards (predictions correct for it, priors.py); not with partial-class labels,
-        # whose "one of these" regions carry the image's shares
-        self._shares = None if self.data.partial_sets else labelled_prior(labels, k)
+        # towards (predictions correct for it, priors.py); only where every class has held-out
+        # strokes to measure it on, and not with partial-class labels, whose "one of these"
+        # regions carry the image's shares
+        held_out = np.zeros(k + 1, bool)
+        for _, lab in self.val_batches:
+            held_out[np.unique(lab[lab <= k])] = True
+        measurable = held_out[1:].all() and not self.data.partial_sets
+        self._shares = labelled_prior(labels, k) if measurable else None
         self._set_prior(self._shares)  # until validation measures
         self._version = version
         self.checkpoints.reset()  # the yardstick changed
