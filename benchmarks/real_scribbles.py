@@ -11,7 +11,7 @@ as a reference for how wide the reference masks are drawn. Run from the reposito
 
     python benchmarks/real_scribbles.py                      # 45 s per network, seeds 0 1
     python benchmarks/real_scribbles.py --affinity 0 0.1 1 --seconds 45 --seeds 0 1 2
-    python benchmarks/real_scribbles.py --affinity 0.1 --seeds 0 1 2 3 --deep-supervision 0.5 0.25
+    python benchmarks/real_scribbles.py --affinity 0.1 --seeds 0 1 2 3 --deep-supervision  # without it
 """
 
 from __future__ import annotations
