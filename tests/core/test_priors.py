@@ -81,6 +81,29 @@ def test_a_class_the_model_has_not_learned_yet_is_not_thinned_away():
     assert dice(by_lean) > dice(by_shares) + 0.05
 
 
+def test_a_class_without_held_out_strokes_leaves_predictions_uncorrected(blobs):
+    """One background stroke (never held out) beside many blob strokes: what the model leans to
+    cannot be measured for the background, so its predictions stay raw (correcting them by the
+    strokes' shares over-segmented a deep-supervised model's blobs on the demo's strokes)."""
+    from napari_frugalseg.core.scribbles import skeleton_scribbles
+
+    image, real, truth = blobs
+    scribbles = real.copy()
+    extra = skeleton_scribbles(truth, 0.03, seed=0)
+    scribbles[(extra == 2) & (scribbles == 0)] = 2  # blob strokes enough to hold some out
+    config = ModelConfig(classes=("background", "blob"), width=8, depth=2, patch_size=(64, 64))
+    warm = Trainer(TrainingData([image], [scribbles]), config,
+                   TrainConfig(max_steps=2, max_seconds=None, batch_size=2))
+    list(warm.run())
+    t = Trainer(TrainingData([image], [scribbles]), config,
+                TrainConfig(max_steps=2, max_seconds=None, batch_size=2, val_every=1),
+                model=warm.model)  # trained before: would be corrected from the start
+    list(t.run())
+    held = np.unique(np.concatenate([y.ravel() for _, y in t.val_batches]))
+    assert 2 in held and 1 not in held
+    assert t.config.class_prior is None
+
+
 def test_trained_model_knows_what_it_leans_to(blobs, monkeypatch):
     """No class shares for a model a few steps from scratch (the correction would thin what it
     draws too thin already); a model trained further records what its kept weights lean to."""
