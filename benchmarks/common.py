@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from napari_frugalseg.core.config import ModelConfig
+from napari_frugalseg.core.config import ModelConfig, TrainConfig
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -24,6 +24,13 @@ def add_batch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patch", type=int, default=ModelConfig.patch_size[0], help="in-plane patch side, px")
     p.add_argument("--batch-size", type=int, default=None,
                    help="patches per step (default: TrainConfig.batch_for)")
+
+
+def add_deep_supervision_option(p: argparse.ArgumentParser) -> None:
+    """``--deep-supervision W ...``, the package's weights by default; with no weight, off."""
+    p.add_argument("--deep-supervision", type=float, nargs="*", default=TrainConfig.deep_supervision,
+                   help="cross-entropy weights on the decoder's coarser levels, e.g. 0.5 0.25 "
+                   "(none given = off)")
 
 
 def private_home() -> tempfile.TemporaryDirectory:

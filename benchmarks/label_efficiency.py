@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_batch_options, parser
+from common import add_batch_options, add_deep_supervision_option, parser
 from napari_frugalseg.core.config import ModelConfig, TrainConfig
 from napari_frugalseg.core.datasets import LOADERS, Dataset
 from napari_frugalseg.core.device import autocast_dtype, resolve_device
@@ -161,9 +161,7 @@ def main(argv=None) -> int:
                    help="moving average of the weights (0 = the trained weights)")
     p.add_argument("--scale-jitter", type=float, default=TrainConfig.scale_jitter,
                    help="patches cut from regions up to 1 + this times larger or smaller (0 = off)")
-    p.add_argument("--deep-supervision", type=float, nargs="*", default=TrainConfig.deep_supervision,
-                   help="cross-entropy weights on the decoder's coarser levels, e.g. 0.5 0.25 "
-                   "(none given = off)")
+    add_deep_supervision_option(p)
     p.add_argument("--no-forest", action="store_true", help="skip the random forest (A/B runs of the network)")
     p.add_argument("--no-tta", dest="tta", action="store_false",
                    help="predict in one pass only, as `frugalseg predict --no-tta` (quicker A/B runs)")

@@ -21,7 +21,7 @@ import sys
 import numpy as np
 from skimage.filters import threshold_otsu
 
-from common import add_batch_options, parser
+from common import add_batch_options, add_deep_supervision_option, parser
 from label_efficiency import run_forest, run_network, score
 from napari_frugalseg.core.config import TrainConfig
 from napari_frugalseg.core.datasets import Dataset
@@ -34,8 +34,7 @@ def main(argv=None) -> int:
     p.add_argument("--affinity", nargs="+", type=float, default=[0.0, TrainConfig.affinity_weight, 1.0])
     p.add_argument("--seconds", type=float, default=45.0)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    p.add_argument("--deep-supervision", type=float, nargs="*", default=TrainConfig.deep_supervision,
-                   help="cross-entropy weights on the decoder's coarser levels, e.g. 0.5 0.25 (none = off)")
+    add_deep_supervision_option(p)
     add_batch_options(p)
     args = p.parse_args(argv)
 

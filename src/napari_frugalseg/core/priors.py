@@ -33,6 +33,14 @@ def labelled_prior(labels: Sequence[np.ndarray], n_classes: int) -> tuple[float,
     return tuple(float(s) for s in share / share.sum())
 
 
+def every_class_held_out(labels: Sequence[np.ndarray], n_classes: int) -> bool:
+    """Whether held-out ``labels`` hold strokes of each class 1..K: what ``model_lean`` needs."""
+    seen = np.zeros(n_classes + 1, bool)
+    for lab in labels:
+        seen[np.unique(lab[lab <= n_classes])] = True
+    return bool(seen[1:].all())
+
+
 def model_lean(probs: Sequence[np.ndarray], labels: Sequence[np.ndarray],
                shares: Sequence[float]) -> tuple[float, ...]:
     """What a model's probabilities lean towards: the strokes' class ``shares`` with each
@@ -43,7 +51,8 @@ def model_lean(probs: Sequence[np.ndarray], labels: Sequence[np.ndarray],
     Every class needs held-out strokes: counting an unmeasured class as learned tilts the lean
     towards it (a single background stroke, never held out, and the blobs grew), and taking
     the shares as its lean over-segmented a deep-supervised model's softer probabilities
-    there; without a measured lean, predictions are not corrected (train.Trainer)."""
+    there; without a measured lean (``every_class_held_out``), predictions are not corrected
+    (train.Trainer)."""
     k = len(shares)
     sums, counts = np.zeros((k, k)), np.zeros(k)
     for p, lab in zip(probs, labels):

@@ -29,7 +29,7 @@ from .deep_supervision import DeepSupervision
 from .losses import affinity_loss, allowed_table, partial_loss
 from .model import UNet, build_model
 from .predict import Predictor
-from .priors import MIN_STEPS, labelled_prior, model_lean
+from .priors import MIN_STEPS, every_class_held_out, labelled_prior, model_lean
 from .sampling import PatchSampler, Sample, model_samples, percentile_normalize
 from .validation import held_out_patches, held_out_score
 
@@ -223,10 +223,7 @@ class Trainer:
         # towards (predictions correct for it, priors.py); only where every class has held-out
         # strokes to measure it on, and not with partial-class labels, whose "one of these"
         # regions carry the image's shares
-        held_out = np.zeros(k + 1, bool)
-        for _, lab in self.val_batches:
-            held_out[np.unique(lab[lab <= k])] = True
-        measurable = held_out[1:].all() and not self.data.partial_sets
+        measurable = not self.data.partial_sets and every_class_held_out(self._held_out_labels, k)
         self._shares = labelled_prior(labels, k) if measurable else None
         self._set_prior(self._shares)  # until validation measures
         self._version = version
