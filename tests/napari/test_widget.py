@@ -639,12 +639,13 @@ def test_a_layer_whose_first_axis_holds_channels(widget, qtbot, tmp_path):
     assert layer.data.shape == blobs.shape
     layer.data = read_array(strokes_path).astype(layer.data.dtype)
     ctl.forget_edits()
+    ctl.change_settings(patch_size=32)  # quick steps: the channels are the point, not context
     _train(widget, qtbot, steps=60)
     assert ctl.config.in_channels == 2
     assert widget.predict_all()
     qtbot.waitUntil(lambda: ctl.state == "idle", timeout=20000)
     found, true = viewer.layers["two prediction"].data == 2, truth == 2
-    assert 2 * (found & true).sum() / (found.sum() + true.sum()) > 0.6  # 0.69-0.74 seen in the core
+    assert 2 * (found & true).sum() / (found.sum() + true.sum()) > 0.6  # 0.83-0.91 seen (32 px patches, 60 steps)
     widget.files.save_session(tmp_path / "s")
     other = FrugalsegWidget(viewer.__class__(show=False))
     try:
@@ -689,6 +690,7 @@ def test_a_fiji_stack_of_channels_opened_by_napari(widget, qtbot, tmp_path):
     assert layer.data.shape == (2, *blobs.shape) and ctl.scribbles(opened) is None
     layer.data[0] = read_array(strokes_path)
     ctl.forget_edits()
+    ctl.change_settings(patch_size=32)  # quick steps: the channels are the point, not context
     _train(widget, qtbot, steps=60)
     assert ctl.config.in_channels == 2
     assert widget.predict_all()
