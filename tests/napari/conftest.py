@@ -1,3 +1,5 @@
+import functools
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,19 @@ def _paint(layer, scribbles, step=2):
 @pytest.fixture
 def paint():
     return _paint
+
+
+def _train_steps(widget, steps=30, seconds=300, *, qtbot):
+    """Train until ``steps`` steps, then Stop; the budget of ``seconds`` is long enough for a
+    slow CPU to get there too (the tests' figures follow the steps, not the machine)."""
+    assert widget.train(seconds=seconds)
+    qtbot.waitUntil(lambda: widget.ctl.trainer is not None and widget.ctl.trainer.step >= steps
+                    or widget.ctl.state == "idle", timeout=seconds * 1000)
+    widget.ctl.stop()
+    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=5000)
+
+
+@pytest.fixture
+def train_steps(qtbot):
+    """``train_steps(widget, steps)``: train to a step count, then Stop (``_train_steps``)."""
+    return functools.partial(_train_steps, qtbot=qtbot)

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 
 
-def test_screenshot_of_widget_beside_prediction(make_napari_viewer, qtbot, tmp_path):
+def test_screenshot_of_widget_beside_prediction(make_napari_viewer, qtbot, tmp_path, train_steps):
     from napari_frugalseg._napari.widgets.main import FrugalsegWidget
 
     viewer = make_napari_viewer(show=True)
@@ -20,11 +20,7 @@ def test_screenshot_of_widget_beside_prediction(make_napari_viewer, qtbot, tmp_p
     widget.image_combo.setCurrentText("blobs")
     widget.scribble_combo.setCurrentText("blobs scribbles")
     widget.pick_image()
-    assert widget.train(seconds=300)  # stopped after 80 steps: a slow CPU gets there too
-    qtbot.waitUntil(lambda: widget.ctl.trainer is not None and widget.ctl.trainer.step >= 80,
-                    timeout=300000)
-    widget.ctl.stop()
-    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=20000)
+    train_steps(widget, 80)
     assert widget.predict_all()
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=20000)
     viewer.layers.move(viewer.layers.index("blobs scribbles"), len(viewer.layers) - 1)

@@ -21,22 +21,12 @@ def _blobs(widget):
     return widget.pick_image()
 
 
-def _train(widget, qtbot, steps=30, seconds=300):
-    """Train until ``steps`` steps, then Stop; the budget of ``seconds`` is long enough for a
-    slow CPU to get there too (the tests' figures follow the steps, not the machine)."""
-    assert widget.train(seconds=seconds)
-    qtbot.waitUntil(lambda: widget.ctl.trainer is not None and widget.ctl.trainer.step >= steps
-                    or widget.ctl.state == "idle", timeout=seconds * 1000)
-    widget.ctl.stop()
-    qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=5000)
-
-
-def _train_and_preview(widget, qtbot, steps):
+def _train_and_preview(widget, qtbot, train_steps, steps):
     """Train with the whole plane on screen until a preview of it has been drawn."""
     widget.viewer.reset_view()
     shown = []
     widget.ctl.preview_shown.connect(shown.append)
-    _train(widget, qtbot, steps=steps)
+    train_steps(widget, steps)
     qtbot.waitUntil(lambda: bool(shown), timeout=5000)
 
 
@@ -164,7 +154,7 @@ def test_class_table_drives_layer_colours(widget):
     assert widget.accept_class.count() == 3  # "all classes" + 2
 
 
-def test_two_images_train_one_model_and_accept_and_instances(widget, qtbot, paint):
+def test_two_images_train_one_model_and_accept_and_instances(widget, qtbot, paint, train_steps):
     first = _blobs(widget)
     image = widget.viewer.layers["blobs"].data
     widget.viewer.add_image(image[::-1].copy(), name="flipped")
@@ -173,7 +163,7 @@ def test_two_images_train_one_model_and_accept_and_instances(widget, qtbot, pain
     second = widget.pick_image()
     paint(second, first.data[::-1], step=3)
     widget.ctl.forget_edits()
-    _train(widget, qtbot, steps=40)
+    train_steps(widget, 40)
     assert widget.ctl._train_names == ["blobs", "flipped"]
     assert widget.predict_all()
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=20000)
@@ -209,9 +199,9 @@ def test_finished_runs_leave_nothing_behind(widget, qtbot):
     assert widget.ctl.model is not None
 
 
-def test_a_stroke_while_idle_continues_training_from_the_model(widget, qtbot):
+def test_a_stroke_while_idle_continues_training_from_the_model(widget, qtbot, train_steps):
     layer = _blobs(widget)
-    _train(widget, qtbot, steps=5)
+    train_steps(widget, 5)
     model, n = widget.ctl.model, len(widget.ctl.history)
     widget.ctl.change_settings(auto_continue=True, continue_seconds=2)
     layer.paint((120, 40), 1)
@@ -225,7 +215,7 @@ def test_a_stroke_while_idle_continues_training_from_the_model(widget, qtbot):
     assert max(h["lr"] for h in more) <= full / 4 + 1e-12
 
 
-def test_the_3d_view_previews_the_stack_not_one_slice(widget, qtbot):
+def test_the_3d_view_previews_the_stack_not_one_slice(widget, qtbot, train_steps):
     """In napari's 3D view the whole stack is on screen: the live preview fills every slice
     of it (a small stack; a large one as many slices around the current one as fit in
     PREVIEW_PIXELS_3D), where it filled the current slice alone; accepting the prediction takes
@@ -242,7 +232,7 @@ def test_the_3d_view_previews_the_stack_not_one_slice(widget, qtbot):
     layer.data[2, 2:6, 2:60] = 1
     widget.ctl.forget_edits()
     widget.viewer.dims.ndisplay = 3
-    _train_and_preview(widget, qtbot, steps=20)
+    _train_and_preview(widget, qtbot, train_steps, steps=20)
     shown = widget.viewer.layers["stack prediction"].data
     assert all((shown[z] > 0).all() for z in range(6))
     strokes = layer.data.copy()  # accepting takes what the 3D view shows, as one undoable edit
@@ -540,7 +530,7 @@ def test_renaming_an_image_keeps_its_scribbles_and_its_training(widget, qtbot, p
     assert np.any(viewer.layers["cells prediction"].data)
 
 
-def test_a_multiscale_image_trains_and_previews_at_full_resolution(widget, qtbot, paint, isbi):
+def test_a_multiscale_image_trains_and_previews_at_full_resolution(widget, qtbot, paint, isbi, train_steps):
     """A pyramid layer (as OME-Zarr readers open them): napari reports the visible field in
     pixels of the level on screen, the preview must land in full-resolution pixels."""
     image, _, scribbles = isbi
@@ -551,7 +541,7 @@ def test_a_multiscale_image_trains_and_previews_at_full_resolution(widget, qtbot
     assert layer.data.shape == image.shape
     paint(layer, scribbles)
     ctl.forget_edits()
-    _train_and_preview(widget, qtbot, steps=15)
+    _train_and_preview(widget, qtbot, train_steps, steps=15)
     preview = viewer.layers["pyramid prediction"].data
     assert np.count_nonzero(preview) > 0.9 * preview.size  # the whole image is on screen
 
@@ -603,7 +593,7 @@ def test_predict_all_on_layers_of_fewer_channels_than_the_model(widget, qtbot):
     assert "choose 'axis 0' under channels" in widget.status.text()
 
 
-def test_a_layer_whose_first_axis_holds_channels(widget, qtbot, tmp_path):
+def test_a_layer_whose_first_axis_holds_channels(widget, qtbot, tmp_path, train_steps):
     """Two channel layers (noise, the blobs sample) merged as napari's *Merge to stack* does,
     a (2, Y, X) layer, read as two channels of one plane when axis 0 is chosen as channels: the
     scribbles are one plane, the model takes both channels and finds the blobs from the
@@ -640,7 +630,7 @@ def test_a_layer_whose_first_axis_holds_channels(widget, qtbot, tmp_path):
     layer.data = read_array(strokes_path).astype(layer.data.dtype)
     ctl.forget_edits()
     ctl.change_settings(patch_size=32)  # quick steps: the channels are the point, not context
-    _train(widget, qtbot, steps=60)
+    train_steps(widget, 60)
     assert ctl.config.in_channels == 2
     assert widget.predict_all()
     qtbot.waitUntil(lambda: ctl.state == "idle", timeout=20000)
@@ -656,7 +646,7 @@ def test_a_layer_whose_first_axis_holds_channels(widget, qtbot, tmp_path):
         other.viewer.close()
 
 
-def test_a_fiji_stack_of_channels_opened_by_napari(widget, qtbot, tmp_path):
+def test_a_fiji_stack_of_channels_opened_by_napari(widget, qtbot, tmp_path, train_steps):
     """A Fiji hyperstack (Z, C, Y, X) of a noise channel and the blobs sample, opened by
     napari's own reader as one 4D layer: picked, it is read by the axes its file declares, in a
     new layer with the channels first (the same pixels, not copied; the file's layer hidden), so
@@ -691,7 +681,7 @@ def test_a_fiji_stack_of_channels_opened_by_napari(widget, qtbot, tmp_path):
     layer.data[0] = read_array(strokes_path)
     ctl.forget_edits()
     ctl.change_settings(patch_size=32)  # quick steps: the channels are the point, not context
-    _train(widget, qtbot, steps=60)
+    train_steps(widget, 60)
     assert ctl.config.in_channels == 2
     assert widget.predict_all()
     qtbot.waitUntil(lambda: ctl.state == "idle", timeout=20000)
@@ -739,7 +729,7 @@ def test_choosing_another_image_gives_it_its_own_scribbles(widget):
     assert scribbles_after("e scribbles", "d") == "d scribbles"
 
 
-def test_adding_a_class_keeps_the_model_and_its_training(widget, qtbot, paint):
+def test_adding_a_class_keeps_the_model_and_its_training(widget, qtbot, paint, train_steps):
     """A class added to the table while training runs: the run goes on (its model cannot take
     the new class's strokes), and the next Train keeps what the model learned, with a new
     output layer, instead of starting from scratch."""
@@ -766,7 +756,7 @@ def test_adding_a_class_keeps_the_model_and_its_training(widget, qtbot, paint):
     assert all(torch.equal(kept[k], v) for k, v in learned.items() if not k.startswith("head."))
     assert kept["head.weight"].shape[0] == 3
     assert torch.equal(kept["head.weight"][:2], learned["head.weight"])  # known classes' rows
-    _train(widget, qtbot, steps=5)
+    train_steps(widget, 5)
     assert ctl.config.n_classes == 3 and "trained" in widget.status.text()
 
 
@@ -820,7 +810,7 @@ def test_strokes_on_images_of_different_channels_say_which_to_erase(widget):
             and "erase the strokes of 'grey scribbles'" in widget.status.text())
 
 
-def test_a_3d_model_trains_on_a_time_series_of_stacks_stack_by_stack(widget, qtbot, paint):
+def test_a_3d_model_trains_on_a_time_series_of_stacks_stack_by_stack(widget, qtbot, paint, train_steps):
     """A (T, Z, Y, X) layer and a 3D model: strokes on one time point train it, the preview
     lands on the slice on screen, Predict all segments each stack (the unlabelled one too),
     objects are made stack by stack and suggestions point at a slice of a stack."""
@@ -842,7 +832,7 @@ def test_a_3d_model_trains_on_a_time_series_of_stacks_stack_by_stack(widget, qtb
     viewer.dims.set_current_step(0, 1)
     viewer.dims.set_current_step(1, 2)
     ctl.change_settings(patch_size=32)  # 6 x 32 x 32 patches: quick 3D steps
-    _train_and_preview(widget, qtbot, steps=40)
+    _train_and_preview(widget, qtbot, train_steps, steps=40)
     assert ctl.config.ndim == 3
     prediction = viewer.layers["series prediction"].data
     painted = [(t, z) for t in range(2) for z in range(6) if prediction[t, z].any()]
@@ -867,7 +857,7 @@ def test_a_3d_model_trains_on_a_time_series_of_stacks_stack_by_stack(widget, qtb
     assert squares.shape == (4, 4) and tuple(viewer.dims.current_step[:2]) == tuple(squares[0, :2].astype(int))
 
 
-def test_a_time_series_of_stacks_trains_slice_by_slice(widget, qtbot, paint, isbi, tmp_path):
+def test_a_time_series_of_stacks_trains_slice_by_slice(widget, qtbot, paint, isbi, tmp_path, train_steps):
     """A (T, Z, Y, X) layer: strokes on one plane train a 2D model; the preview lands on the
     plane on screen, Predict all fills every plane, and accepting, instances, suggestions and
     export each work on the time point and slice they are asked for."""
@@ -887,7 +877,7 @@ def test_a_time_series_of_stacks_trains_slice_by_slice(widget, qtbot, paint, isb
     ctl.forget_edits()
     viewer.dims.set_current_step(0, 1)
     viewer.dims.set_current_step(1, 0)
-    _train_and_preview(widget, qtbot, steps=100)
+    _train_and_preview(widget, qtbot, train_steps, steps=100)
     prediction = viewer.layers["series prediction"].data
     painted = [(t, z) for t in range(2) for z in range(2) if prediction[t, z].any()]
     assert painted == [(1, 0)]  # the preview is of the plane on screen only
