@@ -38,6 +38,19 @@ def widget(make_napari_viewer):
     w.ctl.wait_idle(10)
 
 
+def _blobs(widget):
+    """Open the shipped blobs sample, its scribbles in use; returns the scribble layer."""
+    widget.viewer.open_sample("napari-frugalseg", "blobs")
+    widget.image_combo.setCurrentText("blobs")
+    widget.scribble_combo.setCurrentText("blobs scribbles")
+    return widget.pick_image()
+
+
+@pytest.fixture
+def blobs():
+    return _blobs
+
+
 def _paint(layer, scribbles, step=2):
     """Scribble through the layer's paint API (brush along the given stroke pixels)."""
     layer.brush_size = 3

@@ -88,6 +88,7 @@ def test_complete_classes_survive_a_session(widget, tmp_path):
     other = FrugalsegWidget(widget.viewer.__class__(show=False))
     try:
         other.files.open_session(tmp_path / "s")
+        assert other.ctl.wait_idle()
         assert other.viewer.layers["img scribbles"].metadata[imperfect.COMPLETE] == [2]
     finally:
         other.viewer.close()
@@ -137,6 +138,7 @@ def test_regions_with_their_classes_survive_a_session(widget, tmp_path):
     other = FrugalsegWidget(widget.viewer.__class__(show=False))
     try:
         other.files.open_session(tmp_path / "s")
+        assert other.ctl.wait_idle()
         restored = other.viewer.layers["regions"]
         assert imperfect.shape_sets(restored) == [[2]] and list(restored.shape_type) == ["polygon"]
         coded, _ = imperfect.coded_labels(other.viewer, other.viewer.layers["img scribbles"], 2, [])

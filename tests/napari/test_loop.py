@@ -66,12 +66,14 @@ def test_full_loop(widget, isbi, paint, qtbot, tmp_path, make_napari_viewer):
 
     other = FrugalsegWidget(make_napari_viewer())
     other.files.open_session(session)
+    assert other.ctl.wait_idle()
     assert np.array_equal(other.viewer.layers["em scribbles"].data, layer.data)
     assert [c.name for c in other.ctl.classes] == ["membrane", "interior"]
     assert other.ctl.model is not None
     # and the saved model applies to another image
     other.viewer.add_image(image[:256, :300], name="crop")
     other.files.load_model(model_dir)
+    assert other.ctl.wait_idle()
     other.image_combo.setCurrentText("crop")
     assert other.predict_all()
     qtbot.waitUntil(lambda: other.ctl.state == "idle", timeout=30000)

@@ -10,19 +10,12 @@ from napari_frugalseg.core.config import TrainConfig
 from napari_frugalseg.core.guidance import propose
 
 
-def _blobs(widget):
-    widget.viewer.open_sample("napari-frugalseg", "blobs")
-    widget.image_combo.setCurrentText("blobs")
-    widget.scribble_combo.setCurrentText("blobs scribbles")
-    return widget.pick_image()
-
-
 def _train_until_idle(widget, qtbot, seconds):
     assert widget.train(seconds=seconds)
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=int(seconds * 1000) + 20000)
 
 
-def test_ensemble_uncertainty_and_label_here_next(widget, qtbot, monkeypatch):
+def test_ensemble_uncertainty_and_label_here_next(widget, qtbot, monkeypatch, blobs):
     from napari_frugalseg._napari import guidance
 
     threads = []  # where the squares are searched: in the worker, never on the GUI thread
@@ -32,7 +25,7 @@ def test_ensemble_uncertainty_and_label_here_next(widget, qtbot, monkeypatch):
         return propose(*args, **kwargs)
 
     monkeypatch.setattr(guidance, "propose", recorded)
-    _blobs(widget)
+    blobs(widget)
     g = widget.guidance
     g.members.setValue(2)
     g.tta.setChecked(True)
@@ -77,8 +70,8 @@ def test_ensemble_uncertainty_and_label_here_next(widget, qtbot, monkeypatch):
         assert done[a:c, b:d].mean() <= 0.02
 
 
-def test_model_library_keep_list_and_start_from_with_new_classes(widget, qtbot, tmp_path):
-    _blobs(widget)
+def test_model_library_keep_list_and_start_from_with_new_classes(widget, qtbot, tmp_path, blobs):
+    blobs(widget)
     g = widget.guidance
     _train_until_idle(widget, qtbot, 5)
     g.name.setText("blobs-v1")
@@ -101,6 +94,8 @@ def test_model_library_keep_list_and_start_from_with_new_classes(widget, qtbot, 
     widget.classes.add_class()
     g.library.setCurrentIndex(0)
     g.start_button.click()
+    assert widget.ctl.state == "reading"  # the model file is read off the GUI thread
+    assert widget.ctl.wait_idle()
     new = widget.ctl.model
     assert new is not old and new.head.out_channels == 3
     assert all(np.array_equal(a, b) for a, b in zip(new.down.state_dict().values(), load_bundle(home / "blobs-v1").model.down.state_dict().values()))

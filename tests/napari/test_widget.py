@@ -14,13 +14,6 @@ from napari_frugalseg._napari import persistence
 from napari_frugalseg.core.io import read_array
 
 
-def _blobs(widget):
-    widget.viewer.open_sample("napari-frugalseg", "blobs")
-    widget.image_combo.setCurrentText("blobs")
-    widget.scribble_combo.setCurrentText("blobs scribbles")
-    return widget.pick_image()
-
-
 def _train_and_preview(widget, qtbot, train_steps, steps):
     """Train with the whole plane on screen until a preview of it has been drawn."""
     widget.viewer.reset_view()
@@ -30,8 +23,8 @@ def _train_and_preview(widget, qtbot, train_steps, steps):
     qtbot.waitUntil(lambda: bool(shown), timeout=5000)
 
 
-def test_sample_opens_with_its_scribbles_in_use(widget):
-    layer = _blobs(widget)
+def test_sample_opens_with_its_scribbles_in_use(widget, blobs):
+    layer = blobs(widget)
     assert layer.name == "blobs scribbles"  # the sample's own layer, not a new one
     assert {1, 2} <= set(np.unique(layer.data))
     names = [layer.name for layer in widget.viewer.layers]
@@ -81,8 +74,8 @@ def test_bad_choices_give_a_clear_message(widget, setup, expected):
         assert widget.ctl.scribbles(viewer.layers["img"]) is not None
 
 
-def test_error_during_training_is_reported_and_napari_stays_usable(widget, qtbot, monkeypatch):
-    layer = _blobs(widget)
+def test_error_during_training_is_reported_and_napari_stays_usable(widget, qtbot, monkeypatch, blobs):
+    layer = blobs(widget)
     assert widget.train(seconds=30)
     qtbot.waitUntil(lambda: widget.ctl.trainer is not None and widget.ctl.trainer.step >= 2, timeout=10000)
     layer.paint((2, 2), 7)  # a class the table does not have, painted while it trains
@@ -104,8 +97,8 @@ def test_error_during_training_is_reported_and_napari_stays_usable(widget, qtbot
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
 
 
-def test_strokes_are_autosaved_and_survive(widget, qtbot, tmp_path):
-    layer = _blobs(widget)
+def test_strokes_are_autosaved_and_survive(widget, qtbot, tmp_path, blobs):
+    layer = blobs(widget)
     layer.paint((100, 100), 2)
     folder = tmp_path / "home" / "autosave"
     qtbot.waitUntil(lambda: any(folder.glob("*/scribbles/0.tif")), timeout=3000)
@@ -117,12 +110,13 @@ def test_strokes_are_autosaved_and_survive(widget, qtbot, tmp_path):
     other = FrugalsegWidget(widget.viewer.__class__(show=False))
     try:
         other.files.open_session(saved.parents[1])
+        assert other.ctl.wait_idle()
         assert np.array_equal(other.viewer.layers["blobs scribbles"].data, layer.data)
     finally:
         other.viewer.close()
 
 
-def test_a_failed_autosave_is_said_and_the_strokes_stay(widget, qtbot, monkeypatch, tmp_path):
+def test_a_failed_autosave_is_said_and_the_strokes_stay(widget, qtbot, monkeypatch, tmp_path, blobs):
     """The disk refusing an autosave (full, read-only) after a stroke: a message saying so and
     what to do, the stroke kept in its layer, no traceback; Save session the same."""
     import errno
@@ -133,7 +127,7 @@ def test_a_failed_autosave_is_said_and_the_strokes_stay(widget, qtbot, monkeypat
         raise OSError(errno.ENOSPC, "No space left on device", "scribbles/0.tif")
 
     monkeypatch.setattr(persistence, "save_session", full)
-    layer = _blobs(widget)
+    layer = blobs(widget)
     layer.paint((100, 100), 2)
     qtbot.waitUntil(lambda: "autosave of the scribbles failed" in widget.status.text(), timeout=3000)
     assert "(scribbles/0.tif: No space left on device)" in widget.status.text()
@@ -143,8 +137,8 @@ def test_a_failed_autosave_is_said_and_the_strokes_stay(widget, qtbot, monkeypat
     assert widget.status.text() == "scribbles/0.tif: No space left on device"
 
 
-def test_class_table_drives_layer_colours(widget):
-    layer = _blobs(widget)
+def test_class_table_drives_layer_colours(widget, blobs):
+    layer = blobs(widget)
     widget.classes.add_class()
     assert [c.name for c in widget.ctl.classes][-1] == "class 3"
     widget.classes.set_color(2, "#00ff00")
@@ -154,8 +148,8 @@ def test_class_table_drives_layer_colours(widget):
     assert widget.accept_class.count() == 3  # "all classes" + 2
 
 
-def test_two_images_train_one_model_and_accept_and_instances(widget, qtbot, paint, train_steps):
-    first = _blobs(widget)
+def test_two_images_train_one_model_and_accept_and_instances(widget, qtbot, paint, train_steps, blobs):
+    first = blobs(widget)
     image = widget.viewer.layers["blobs"].data
     widget.viewer.add_image(image[::-1].copy(), name="flipped")
     widget.image_combo.setCurrentText("flipped")
@@ -178,11 +172,11 @@ def test_two_images_train_one_model_and_accept_and_instances(widget, qtbot, pain
     assert objects.data.max() >= 20  # blobs has ~60 objects
 
 
-def test_finished_runs_leave_nothing_behind(widget, qtbot):
+def test_finished_runs_leave_nothing_behind(widget, qtbot, blobs):
     """Train / Stop again and again in one session: each run's trainer (its copy of the
     images, optimizer state and worker) is freed when the run ends, so memory does not grow
     with the number of runs (only the model is kept)."""
-    _blobs(widget)
+    blobs(widget)
     runs = []
     for _ in range(2):
         assert widget.train(seconds=30)
@@ -199,8 +193,8 @@ def test_finished_runs_leave_nothing_behind(widget, qtbot):
     assert widget.ctl.model is not None
 
 
-def test_a_stroke_while_idle_continues_training_from_the_model(widget, qtbot, train_steps):
-    layer = _blobs(widget)
+def test_a_stroke_while_idle_continues_training_from_the_model(widget, qtbot, train_steps, blobs):
+    layer = blobs(widget)
     train_steps(widget, 5)
     model, n = widget.ctl.model, len(widget.ctl.history)
     widget.ctl.change_settings(auto_continue=True, continue_seconds=2)
@@ -279,6 +273,7 @@ def test_scrolling_a_stack_is_not_a_stroke_but_undo_is(widget, qtbot, tmp_path, 
     config = new_model_config(tuple(c.name for c in ctl.classes), 1, 2, patch=32, width=4, depth=2)
     save_bundle(tmp_path / "m", build_model(config), config)
     widget.files.load_model(tmp_path / "m")
+    assert widget.ctl.wait_idle()
     widget.viewer.add_image(np.random.default_rng(0).random((3, 64, 64), np.float32), name="stack")
     widget.image_combo.setCurrentText("stack")
     layer = widget.pick_image()
@@ -315,6 +310,7 @@ def test_predict_all_stops_and_3d_model_on_2d_image_is_refused(widget, qtbot, tm
     config = new_model_config(("a", "b"), 1, 3, depth_of_stacks=8, patch=32, width=4, depth=2)
     save_bundle(tmp_path / "m3d", build_model(config), config)
     widget.files.load_model(tmp_path / "m3d")
+    assert widget.ctl.wait_idle()
     assert widget.ndim_combo.currentIndex() == 1  # the widget shows the model's kind
     widget.image_combo.setCurrentText("plane")
     assert not widget.predict_all()
@@ -349,6 +345,7 @@ def test_predict_and_export_every_image_layer(widget, qtbot, tmp_path):
     config = new_model_config(tuple(c.name for c in widget.ctl.classes), 1, 2, patch=32, width=4, depth=2)
     save_bundle(tmp_path / "m", build_model(config), config)
     widget.files.load_model(tmp_path / "m")
+    assert widget.ctl.wait_idle()
     widget.every_image.setChecked(True)
     assert widget.predict_all()
     qtbot.waitUntil(lambda: widget.status.text().startswith("predicted 2 image(s)"), timeout=30000)
@@ -395,6 +392,7 @@ def test_class_share_correction_can_be_turned_off(widget, qtbot, tmp_path):
     save_bundle(tmp_path / "m", model, config)
     widget.viewer.add_image(image, name="img")
     widget.files.load_model(tmp_path / "m")
+    assert widget.ctl.wait_idle()
     widget.image_combo.setCurrentText("img")
 
     def predicted():
@@ -414,10 +412,10 @@ def test_class_share_correction_can_be_turned_off(widget, qtbot, tmp_path):
     assert np.array_equal(predicted(), raw)
 
 
-def test_scale_jitter_box_reaches_the_training(widget, qtbot):
+def test_scale_jitter_box_reaches_the_training(widget, qtbot, blobs):
     from napari_frugalseg.core.config import SCALE_JITTER
 
-    _blobs(widget)
+    blobs(widget)
     assert not widget.sizes_vary.isChecked()  # off unless asked: it costs on one-pixel-size images
     widget.sizes_vary.setChecked(True)
     assert widget.train(seconds=30)
@@ -430,11 +428,11 @@ def test_scale_jitter_box_reaches_the_training(widget, qtbot):
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
 
 
-def test_training_choices_survive_a_session(widget, tmp_path):
+def test_training_choices_survive_a_session(widget, tmp_path, blobs):
     from napari_frugalseg._napari.widgets.main import FrugalsegWidget
     from napari_frugalseg.core.config import SCALE_JITTER
 
-    _blobs(widget)
+    blobs(widget)
     widget.sizes_vary.setChecked(True)
     widget.imperfect.robust.setChecked(True)
     widget.ndim_combo.setCurrentIndex(1)  # 3D
@@ -443,6 +441,7 @@ def test_training_choices_survive_a_session(widget, tmp_path):
     try:
         assert not other.sizes_vary.isChecked() and not other.imperfect.robust.isChecked()
         other.files.open_session(tmp_path / "s")
+        assert other.ctl.wait_idle()
         assert other.sizes_vary.isChecked() and other.imperfect.robust.isChecked()
         assert other.ndim_combo.currentIndex() == 1 and other.ctl.settings.ndim == 3
         assert other.ctl.settings.scale_jitter == SCALE_JITTER and other.ctl.settings.robust_q > 0
@@ -492,11 +491,13 @@ def test_a_session_that_does_not_fit_is_refused_whole(widget, tmp_path):
                           (viewer.add_labels, "the open layer 'cells' is a Labels layer, not the session's image")):
         add(np.zeros((32, 32), np.uint8), name="cells")
         widget.files.open_session(tmp_path / "s")
+        assert widget.ctl.wait_idle()
         assert expected in widget.status.text()
         assert [layer.name for layer in viewer.layers] == ["cells"]
         viewer.layers.clear()
     tifffile.imwrite(path, np.zeros((80, 80), np.uint8))
     widget.files.open_session(tmp_path / "s")
+    assert widget.ctl.wait_idle()
     assert "cells.tif is now (80, 80): the file changed since the session was saved" in widget.status.text()
     assert not len(viewer.layers)
 
@@ -640,6 +641,7 @@ def test_a_layer_whose_first_axis_holds_channels(widget, qtbot, tmp_path, train_
     other = FrugalsegWidget(viewer.__class__(show=False))
     try:
         other.files.open_session(tmp_path / "s")
+        assert other.ctl.wait_idle()
         assert other.ctl.scribbles(other.viewer.layers["two"]).data.shape == blobs.shape
         assert other.channels_combo.currentData() == 0 and other.ctl.config.in_channels == 2
     finally:
@@ -694,6 +696,7 @@ def test_a_fiji_stack_of_channels_opened_by_napari(widget, qtbot, tmp_path, trai
     other = FrugalsegWidget(viewer.__class__(show=False))
     try:
         other.files.open_session(tmp_path / "s")
+        assert other.ctl.wait_idle()
         reopened = other.viewer.layers["cells (channels first)"]
         assert reopened.data.shape == moved.data.shape
         np.testing.assert_array_equal(reopened.data, moved.data)
@@ -729,14 +732,14 @@ def test_choosing_another_image_gives_it_its_own_scribbles(widget):
     assert scribbles_after("e scribbles", "d") == "d scribbles"
 
 
-def test_adding_a_class_keeps_the_model_and_its_training(widget, qtbot, paint, train_steps):
+def test_adding_a_class_keeps_the_model_and_its_training(widget, qtbot, paint, train_steps, blobs):
     """A class added to the table while training runs: the run goes on (its model cannot take
     the new class's strokes), and the next Train keeps what the model learned, with a new
     output layer, instead of starting from scratch."""
     from napari_frugalseg._napari import layers, training_inputs
     from napari_frugalseg._napari.state import ClassSpec
 
-    layer, ctl = _blobs(widget), widget.ctl
+    layer, ctl = blobs(widget), widget.ctl
     assert widget.train(seconds=60)
     qtbot.waitUntil(lambda: ctl.trainer is not None and ctl.trainer.step >= 5, timeout=20000)
     ctl.set_classes(ctl.classes + [ClassSpec("third", "#ffff00")])
@@ -760,8 +763,8 @@ def test_adding_a_class_keeps_the_model_and_its_training(widget, qtbot, paint, t
     assert ctl.config.n_classes == 3 and "trained" in widget.status.text()
 
 
-def test_erasing_every_stroke_during_training_keeps_the_model(widget, qtbot):
-    layer, ctl = _blobs(widget), widget.ctl
+def test_erasing_every_stroke_during_training_keeps_the_model(widget, qtbot, blobs):
+    layer, ctl = blobs(widget), widget.ctl
     assert widget.train(seconds=60)
     qtbot.waitUntil(lambda: ctl.trainer is not None and ctl.trainer.step >= 5, timeout=20000)
     layer.data = np.zeros_like(layer.data)
@@ -770,7 +773,7 @@ def test_erasing_every_stroke_during_training_keeps_the_model(widget, qtbot):
     assert "stopped: no labelled pixel" in widget.status.text()
 
 
-def test_closing_the_panel_stops_training_and_reopening_finds_the_model(make_napari_viewer, qtbot):
+def test_closing_the_panel_stops_training_and_reopening_finds_the_model(make_napari_viewer, qtbot, blobs):
     """napari's close button takes the panel out (and the widget may be deleted): training
     stops with its model kept, nothing trains unseen after a stroke, layer events reach no
     deleted widget, and the panel opened again shows the same model and classes."""
@@ -779,7 +782,7 @@ def test_closing_the_panel_stops_training_and_reopening_finds_the_model(make_nap
     viewer = make_napari_viewer()
     widget = FrugalsegWidget(viewer)
     dock = viewer.window.add_dock_widget(widget)
-    layer, ctl = _blobs(widget), widget.ctl
+    layer, ctl = blobs(widget), widget.ctl
     assert widget.train(seconds=60)
     qtbot.waitUntil(lambda: ctl.trainer is not None and ctl.trainer.step >= 3, timeout=20000)
     viewer.window.remove_dock_widget(dock)  # what the panel's close button does
@@ -915,6 +918,33 @@ def test_a_time_series_of_stacks_trains_slice_by_slice(widget, qtbot, paint, isb
     assert np.array_equal(read_mask(out), prediction)
 
 
+def test_a_label_file_loaded_while_training_runs_goes_into_that_training(widget, qtbot, paint, isbi, tmp_path):
+    """Files are read off the GUI thread; a label file, unlike a model or a session, may be
+    read while training runs, and the running training takes its strokes up."""
+    from napari_frugalseg.core.io import write_tiff
+
+    image, _, scribbles = isbi
+    ctl = widget.ctl
+    widget.viewer.add_image(image[:128, :128], name="em")
+    widget.image_combo.setCurrentText("em")
+    paint(widget.pick_image(), scribbles[:128, :128])
+    ctl.forget_edits()
+    assert widget.train(seconds=60)
+    qtbot.waitUntil(lambda: ctl.trainer is not None and ctl.trainer.step >= 1, timeout=20000)
+    used = []
+    ctl.strokes_used.connect(used.append)
+    labels = np.zeros((128, 128), np.uint8)
+    labels[100:103, 10:60] = 2
+    write_tiff(tmp_path / "em_labels.tif", labels)
+    assert widget.files.load_scribbles(tmp_path / "em_labels.tif")
+    assert not widget.files.load_model(tmp_path)  # a model may not replace the one in training
+    assert "busy" in widget.status.text()
+    qtbot.waitUntil(lambda: bool(used), timeout=10000)
+    assert "loaded 150 labelled pixels from em_labels.tif" in widget.status.text()
+    assert ctl.state == "training"
+    ctl.stop()
+
+
 def test_load_scribbles_from_a_label_file_merges_grows_the_table_and_undoes(widget, tmp_path):
     """A label file of the command line's kind (or an annotation tool's palette PNG, whose
     indices are the classes) goes into the chosen image's scribbles: its labelled pixels over
@@ -933,7 +963,8 @@ def test_load_scribbles_from_a_label_file_merges_grows_the_table_and_undoes(widg
     png.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255])  # shown as colours, indices are classes
     png.save(tmp_path / "cells_annotations.png")
 
-    assert widget.files.load_scribbles(tmp_path / "cells_annotations.png") == 45
+    assert widget.files.load_scribbles(tmp_path / "cells_annotations.png")
+    assert widget.ctl.wait_idle()
     assert [c.name for c in widget.ctl.classes][-1] == "class 3" and len(widget.ctl.classes) == 3
     assert widget.accept_class.itemText(3) == "3: class 3"  # the panel shows the new class
     assert layer.data[10, 5] == 2 and layer.data[20, 19] == 3
@@ -948,6 +979,7 @@ def test_load_scribbles_from_a_label_file_merges_grows_the_table_and_undoes(widg
                                                 "image 'cells' has spatial shape (40, 50)"),
                            ("empty_labels.tif", "empty_labels.tif: no labelled pixel"),
                            ("missing.tif", "missing.tif: no such file")):
-        assert widget.files.load_scribbles(tmp_path / name) is None
+        widget.files.load_scribbles(tmp_path / name)
+        assert widget.ctl.wait_idle()
         assert expected in widget.status.text()
     assert layer.data[10, 5] == 0 and layer.data[1, 1] == 1  # nothing written by a refused file

@@ -18,7 +18,6 @@ from typing import Any
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
-from qtpy.QtCore import QTimer
 
 from ..core.config import ModelConfig, TrainConfig
 from ..core.device import resolve_device
@@ -35,7 +34,7 @@ from .settings import Settings, load_settings
 from .state import (
     ClassSpec, Preview, TrainState, View, background_priority, default_classes, warm_up_torch,
 )
-from .workers import WorkFailed, start_worker
+from .workers import WorkFailed, read_in_background, start_worker
 
 
 class Controller:
@@ -68,6 +67,7 @@ class Controller:
         self.attached = True  # a panel shows this controller (False while it is closed)
         self._train_names: list[str] = []
         self._worker = None
+        self._readers: set = set()  # files being read (read_then)
         self._stop = threading.Event()
         self._view: View | None = None
         self.edits = EditWatcher(self._labels_settled)
@@ -175,29 +175,14 @@ class Controller:
             layer = self.scribbles(image)
             if layer is None:
                 continue
-            if self.trainer is not None and name in self._train_names:
-                if not training_inputs.into_running(self, self._train_names.index(name), layer):
-                    continue
-                self._await_pickup(self.trainer)
+            running = self.trainer is not None and name in self._train_names
+            if running and not training_inputs.into_running(self, self._train_names.index(name), layer):
+                continue
             if self.settings.autosave:
                 persistence.autosave(self, image)
         idle_with_model = self.state == TrainState.IDLE and self.model is not None
         if names and idle_with_model and self.settings.auto_continue and self.attached:
             self.train(self.settings.continue_seconds, quiet=True)
-
-    def _await_pickup(self, trainer: EnsembleTrainer) -> None:
-        """Emit ``strokes_used`` once the running trainer has rebuilt its data."""
-        wanted = trainer.data.version
-
-        def check():
-            if trainer is not self.trainer:
-                return
-            if trainer.labels_in_use >= wanted:
-                self.strokes_used.emit(time.perf_counter())
-            else:
-                QTimer.singleShot(50, check)
-
-        QTimer.singleShot(50, check)
 
     # -- training --------------------------------------------------------------------------
     def train(self, seconds: float | None = None, quiet: bool = False) -> bool:
@@ -357,15 +342,33 @@ class Controller:
         finally:
             self._set_state(TrainState.IDLE)
 
+    def read_then(self, read: Callable[[], Any], apply: Callable[[Any], None], blocking: bool = True) -> bool:
+        """``read()`` in a thread (files only: napari stays responsive while a large session or
+        model loads), then ``apply(its result)`` on the GUI thread; failures are said.
+        ``blocking``: no training or prediction meanwhile (for what replaces the model)."""
+        if blocking and not self._idle():
+            return False
+
+        def done(worker) -> None:
+            self._readers.discard(worker)
+            if blocking:
+                self._set_state(TrainState.IDLE)
+
+        if blocking:
+            self._set_state(TrainState.READING)
+        self._readers.add(read_in_background(read, apply, self.fail, done))
+        return True
+
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Process events until idle (for scripts and tests); True if idle in time."""
+        """Process events until idle, files read included (for scripts and tests); True if
+        idle in time."""
         from qtpy.QtWidgets import QApplication
 
         end = time.perf_counter() + timeout
-        while self.state != TrainState.IDLE and time.perf_counter() < end:
+        while (self.state != TrainState.IDLE or self._readers) and time.perf_counter() < end:
             QApplication.processEvents()
             time.sleep(0.01)
-        return self.state == TrainState.IDLE
+        return self.state == TrainState.IDLE and not self._readers
 
     def _idle(self) -> bool:
         """Whether no work runs; else says so."""

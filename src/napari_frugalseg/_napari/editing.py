@@ -10,7 +10,6 @@ from napari.layers import Image, Labels, Shapes
 
 from ..core.errors import FrugalsegError
 from ..core.instances import instances
-from ..core.io import read_labels
 from ..core.labels import fit_labels
 from . import layers as L
 from .overlays import view_on_screen
@@ -57,16 +56,18 @@ def accept_prediction(
     return n
 
 
-def load_scribbles(ctl: Controller, image: Image, path) -> tuple[int, int]:
-    """Write a label file's labelled pixels (e.g. ``cells_labels.tif`` of the command line, or
-    an annotation tool's palette PNG) into the image's scribbles, as one undoable edit; strokes
-    where the file is unlabelled stay. The class table grows to the file's largest class.
-    Returns (pixels written, classes added)."""
+def load_scribbles(ctl: Controller, image: Image, path, labels: np.ndarray) -> tuple[int, int]:
+    """Write a label file's labelled pixels (``labels``, read from ``path`` by ``read_labels``:
+    e.g. ``cells_labels.tif`` of the command line, or an annotation tool's palette PNG) into the
+    image's scribbles, as one undoable edit; strokes where the file is unlabelled stay. The class
+    table grows to the file's largest class. Returns (pixels written, classes added)."""
+    if image not in ctl.viewer.layers:
+        raise FrugalsegError(f"{path}: image '{image.name}' was closed while the file was read")
     scrib = ctl.scribbles(image)
     if scrib is None:
         scrib = ctl.select_image(image)
     # checked (classes 1..255) and fitted to the layer as the command line fits label files
-    labels = fit_labels(read_labels(path), scrib.data.shape, str(path), f"image '{image.name}'")
+    labels = fit_labels(labels, scrib.data.shape, str(path), f"image '{image.name}'")
     where = np.nonzero(labels)
     if not where[0].size:
         raise FrugalsegError(f"{path}: no labelled pixel (0 = unlabelled, k = class k)")

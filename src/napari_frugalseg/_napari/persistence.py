@@ -1,6 +1,8 @@
 """Everything the plugin writes or reads: autosave, masks, model bundles, sessions.
 
-All writes are atomic (core.io); they run on the GUI thread because they read layers.
+All writes are atomic (core.io); they run on the GUI thread because they read layers. What
+is read from disk (a model, a session) is read in a worker (``Controller.read_then``) and
+reaches the layers here, on the GUI thread.
 """
 
 from __future__ import annotations
@@ -8,13 +10,14 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from napari.layers import Image
 
-from ..core.bundle import load_bundle, save_bundle
+from ..core.bundle import Bundle, load_bundle, save_bundle
 from ..core.errors import FrugalsegError
 from ..core.export import mask_path, write_mask
 from ..core.io import read_array
@@ -27,6 +30,16 @@ from .state import PALETTE, ClassSpec
 
 if TYPE_CHECKING:
     from .controller import Controller
+
+
+@dataclass
+class SessionRead:
+    """A session as read from disk by ``read_session``, before it reaches the viewer."""
+
+    folder: Path
+    session: Session
+    pixels: dict[str, np.ndarray]  # image name -> pixels read from the image's file
+    model: Bundle | None
 
 
 def session_folder(ctl: Controller) -> Path:
@@ -100,26 +113,25 @@ def keep_in_library(ctl: Controller, name: str) -> Path:
     return save_model(ctl, library_dir() / check_name(name.strip()))
 
 
-def start_from(ctl: Controller, path: str | os.PathLike) -> None:
-    """Fine-tune a saved model on the current classes: what it learned is kept; with other
-    classes its output head is new. Raises when the image's channels or dimensions differ."""
+def start_from(ctl: Controller, bundle: Bundle, name: str) -> None:
+    """Fine-tune a saved model (``name``, read as ``bundle``) on the current classes: what it
+    learned is kept; with other classes its output head is new. Raises when the image's
+    channels or dimensions differ."""
     if ctl.image is None:
         raise FrugalsegError("pick an image first: the model must fit its channels")
-    bundle = load_bundle(path)
     names = tuple(c.name for c in ctl.classes)
     ndim = bundle.config.ndim if len(L.spatial_shape(ctl.image)) >= 3 else 2
     channels = L.channel_count(ctl.image)
-    ctl.models, ctl.config = transfer(bundle, names, channels, ndim, f"model '{Path(path).name}'")
+    ctl.models, ctl.config = transfer(bundle, names, channels, ndim, f"model '{name}'")
     ctl.history, ctl.val_score = [], None
     ctl.change_settings(ndim=ndim)
     kept = "same classes" if names == bundle.config.classes else "new output head for these classes"
-    ctl.say(f"starting from '{Path(path).name}' ({kept}): press Train to fine-tune")
+    ctl.say(f"starting from '{name}' ({kept}): press Train to fine-tune")
     ctl.model_changed.emit()
 
 
-def load_model(ctl: Controller, path: str | os.PathLike) -> None:
+def use_model(ctl: Controller, bundle: Bundle) -> None:
     """Use a saved bundle: its classes replace the table (colours kept where possible)."""
-    bundle = load_bundle(path)
     ctl.models, ctl.config, ctl.history = bundle.models, bundle.config, list(bundle.history)
     ctl.change_settings(ndim=bundle.config.ndim)
     colors = ctl.colors + PALETTE[len(ctl.colors):] + PALETTE
@@ -153,10 +165,23 @@ def save(ctl: Controller, folder: str | os.PathLike) -> Path:
     return folder
 
 
-def _session_layers(ctl: Controller, folder: Path, session: Session) -> list:
+def read_session(folder: str | os.PathLike, open_names: set[str]) -> SessionRead:
+    """What opening the session in ``folder`` needs from disk (no layer is touched: it runs in a
+    worker): the session, the pixels of its images kept as file paths that no open layer named
+    in ``open_names`` stands for, and its model when it has one."""
+    folder = Path(folder)
+    session = load_session(folder)
+    pixels = {item.name: read_array(item.source) for item in session.images
+              if item.data is None and item.name not in open_names}
+    model = Session.model_dir(folder)
+    return SessionRead(folder, session, pixels, load_bundle(model) if model.is_dir() else None)
+
+
+def _session_layers(ctl: Controller, read: SessionRead) -> list:
     """Each session image with the layer it goes to: the open layer of its name, or pixels to
     add as one (with their metadata); all checked against their scribbles' shape before
     anything is added, so that a session that does not fit is refused whole."""
+    folder, session = read.folder, read.session
     found = []
     for item in session.images:
         layer, data, meta = ctl.viewer.layers[item.name] if item.name in ctl.viewer.layers else None, None, {}
@@ -164,7 +189,8 @@ def _session_layers(ctl: Controller, folder: Path, session: Session) -> list:
             raise FrugalsegError(f"{folder}: the open layer '{item.name}' is a {type(layer).__name__} "
                                  "layer, not the session's image of that name; rename or close it first")
         if layer is None:
-            data = item.data if item.data is not None else read_array(item.source)
+            data = item.data if item.data is not None else (
+                read.pixels[item.name] if item.name in read.pixels else read_array(item.source))
             meta = {L.SOURCE: item.source} if item.source else {}
             if item.data is None and item.channel_axis:  # a file's axis moved first
                 data, meta[L.MOVED_AXIS] = np.moveaxis(data, item.channel_axis, 0), item.channel_axis
@@ -182,11 +208,11 @@ def _session_layers(ctl: Controller, folder: Path, session: Session) -> list:
     return found
 
 
-def open_session(ctl: Controller, folder: str | os.PathLike) -> None:
-    """Add the session's images and scribbles to the viewer; restore classes and model."""
-    folder = Path(folder)
-    session = load_session(folder)
-    found = _session_layers(ctl, folder, session)
+def open_session(ctl: Controller, read: SessionRead) -> None:
+    """Add the session's images and scribbles (``read_session``) to the viewer; restore classes
+    and model."""
+    session = read.session
+    found = _session_layers(ctl, read)
     ctl.set_classes([ClassSpec(c["name"], c["color"]) for c in session.classes])
     ctl.change_settings(**{k: v for k, v in session.settings.items() if hasattr(ctl.settings, k)})
     first = None
@@ -201,8 +227,8 @@ def open_session(ctl: Controller, folder: str | os.PathLike) -> None:
             imperfect.restore_regions(ctl.viewer, layer, item.regions)
         first = first or image
     ctl.forget_edits()  # restoring scribbles is not a stroke
-    if Session.model_dir(folder).is_dir():
-        load_model(ctl, Session.model_dir(folder))
-    ctl.session_dir = folder
+    if read.model is not None:
+        use_model(ctl, read.model)
+    ctl.session_dir = read.folder
     if first is not None:
         ctl.select_image(first)

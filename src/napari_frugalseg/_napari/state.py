@@ -18,6 +18,7 @@ class TrainState(str, Enum):
     TRAINING = "training"
     STOPPING = "stopping"
     PREDICTING = "predicting"
+    READING = "reading"  # a model or session being read from disk
 
 
 @dataclass

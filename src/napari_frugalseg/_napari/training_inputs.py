@@ -1,11 +1,14 @@
 """What a training run is made of, read from the layers on the GUI thread: the images, coded
-labels and pixel weights of every image with scribbles, and the model configuration."""
+labels and pixel weights of every image with scribbles, and the model configuration; new
+strokes into a running training."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
+from qtpy.QtCore import QTimer
 
 from ..core.bundle import Bundle
 from ..core.config import ModelConfig, new_model_config
@@ -71,8 +74,9 @@ def model_config(ctl: Controller, images: list[np.ndarray]) -> ModelConfig:
 
 
 def into_running(ctl: Controller, index: int, layer) -> bool:
-    """New strokes of the running training's image ``index`` (its scribble ``layer``) into its data;
-    False, said, where they cannot go in (the class table changed, a bad stroke)."""
+    """New strokes of the running training's image ``index`` (its scribble ``layer``) into its
+    data (``ctl.strokes_used`` is emitted once it uses them); False, said, where they cannot go
+    in (the class table changed, a bad stroke)."""
     trainer = ctl.trainer
     if len(ctl.classes) != trainer.config.n_classes:
         ctl.say("the class table changed during training: new strokes wait for the next Train "
@@ -85,4 +89,20 @@ def into_running(ctl: Controller, index: int, layer) -> bool:
         ctl.fail(exc)
         return False
     trainer.data.set_labels(index, coded)
+    _await_pickup(ctl, trainer)
     return True
+
+
+def _await_pickup(ctl: Controller, trainer) -> None:
+    """Emit ``ctl.strokes_used`` once the running ``trainer`` has rebuilt its data."""
+    wanted = trainer.data.version
+
+    def check():
+        if trainer is not ctl.trainer:
+            return
+        if trainer.labels_in_use >= wanted:
+            ctl.strokes_used.emit(time.perf_counter())
+        else:
+            QTimer.singleShot(50, check)
+
+    QTimer.singleShot(50, check)

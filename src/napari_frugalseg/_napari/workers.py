@@ -1,5 +1,6 @@
 """Background work for the plugin: a generator job in a superqt thread worker, its failures
-reported as one exception type, and the interpreter tuned for napari while it runs.
+reported as one exception type, and the interpreter tuned for napari while it runs; and files
+read in a thread before their contents reach the layers.
 
 (Not napari's ``create_worker``: it also lists each worker in the window's task statuses,
 which are never removed, so every finished run would keep its worker, generator and trainer
@@ -11,6 +12,7 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from superqt.utils import create_worker
 
@@ -58,5 +60,29 @@ def start_worker(job, on_yield: Callable, on_error: Callable, on_finished: Calla
     # the GIL changes hands every 5 ms by default: each time napari's drawing lets it go, the
     # worker may keep it that long; 1 ms keeps redraws short while we work
     sys.setswitchinterval(0.001)
+    worker.start()
+    return worker
+
+
+def read_in_background(read: Callable[[], Any], apply: Callable[[Any], None],
+                       fail: Callable[[BaseException], None], done: Callable[[Any], None]):
+    """Run ``read()`` (files only, never a layer) in a thread and return its worker; then, on
+    the GUI thread, ``done(worker)`` and ``apply(what read returned)``. A failure of either goes
+    to ``fail``, an OSError as a FrugalsegError that names the file."""
+    worker = create_worker(read, _ignore_errors=True)
+
+    def finish(result: Any = None, error: BaseException | None = None) -> None:
+        done(worker)
+        try:
+            if error is not None:
+                raise error
+            apply(result)
+        except OSError as exc:
+            fail(FrugalsegError.from_os(exc))
+        except Exception as exc:  # said, as a failure of work in a worker is
+            fail(exc)
+
+    worker.returned.connect(finish)
+    worker.errored.connect(lambda exc: finish(error=exc))
     worker.start()
     return worker

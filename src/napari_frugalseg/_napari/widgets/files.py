@@ -6,8 +6,10 @@ from pathlib import Path
 
 from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QGroupBox, QPushButton
 
+from ...core.bundle import load_bundle
 from ...core.errors import FrugalsegError
 from ...core.export import FORMATS
+from ...core.io import read_labels
 from .. import editing, persistence
 from .. import layers as L
 from .common import guarded, row
@@ -91,11 +93,17 @@ class FilesBox(QGroupBox):
         return path
 
     @guarded
-    def load_model(self, path=None) -> None:
+    def load_model(self, path=None) -> bool:
+        """Read a model bundle in the background and use it; True if the reading started."""
         path = self._ask("Model folder to load", path=path)
-        if path is not None:
-            persistence.load_model(self.ctl, path)
+        if path is None:
+            return False
+
+        def use(bundle) -> None:
+            persistence.use_model(self.ctl, bundle)
             self._say(f"model loaded from {path}: {', '.join(self.ctl.config.classes)}")
+
+        return self.ctl.read_then(lambda: load_bundle(path), use)
 
     @guarded
     def save_session(self, folder=None) -> Path | None:
@@ -106,25 +114,36 @@ class FilesBox(QGroupBox):
         return folder
 
     @guarded
-    def open_session(self, folder=None) -> None:
+    def open_session(self, folder=None) -> bool:
+        """Read a saved session in the background and show it; True if the reading started."""
         folder = self._ask("Session folder to open", path=folder)
-        if folder is not None:
-            persistence.open_session(self.ctl, folder)
+        if folder is None:
+            return False
+        names = {layer.name for layer in self.ctl.viewer.layers}  # read at the start: GUI thread
+
+        def show(read) -> None:
+            persistence.open_session(self.ctl, read)
             self.widget.show_opened_session()
             self._say(f"session opened from {folder}")
 
+        return self.ctl.read_then(lambda: persistence.read_session(folder, names), show)
+
     @guarded
-    def load_scribbles(self, path=None) -> int | None:
-        """A label file into the chosen image's scribbles (``editing.load_scribbles``); returns
-        the pixels written."""
+    def load_scribbles(self, path=None) -> bool:
+        """A label file, read in the background (training may go on meanwhile), into the chosen
+        image's scribbles (``editing.load_scribbles``); True if the reading started."""
         if self.widget.pick_image() is None:
-            return None
+            return False
         image = self.ctl.image
         path = self._ask(f"Label file for '{image.name}'", path=path,
                          files="Label images (*.tif *.tiff *.png *.npy);;All files (*)")
         if path is None:
-            return None
-        n, added = editing.load_scribbles(self.ctl, image, path)
-        grown = f"; {added} class{'es' * (added > 1)} added" if added else ""
-        self._say(f"loaded {n} labelled pixels from {path.name} into '{self.ctl.scribbles(image).name}'{grown}")
-        return n
+            return False
+
+        def write(labels) -> None:
+            n, added = editing.load_scribbles(self.ctl, image, path, labels)
+            grown = f"; {added} class{'es' * (added > 1)} added" if added else ""
+            self._say(f"loaded {n} labelled pixels from {path.name} into "
+                      f"'{self.ctl.scribbles(image).name}'{grown}")
+
+        return self.ctl.read_then(lambda: read_labels(path), write, blocking=False)

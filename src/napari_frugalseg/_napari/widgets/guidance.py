@@ -7,6 +7,7 @@ from qtpy.QtWidgets import (
     QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QLineEdit, QPushButton, QSpinBox,
 )
 
+from ...core.bundle import load_bundle
 from ...core.errors import FrugalsegError
 from ...core.guidance import Proposal
 from ...core.library import LibraryEntry, list_models
@@ -98,14 +99,17 @@ class GuidanceBox(QGroupBox):
             self.library.addItem("(no saved models yet)")
 
     @guarded
-    def start_from(self) -> None:
+    def start_from(self) -> bool:
+        """Read the chosen library model in the background and fine-tune from it (True if the
+        reading started)."""
         index = self.library.currentIndex()
         if not self.entries or index < 0:
             raise FrugalsegError("the model library is empty: keep a trained model first")
         entry = self.entries[index]
         if entry.error:
             raise FrugalsegError(f"library model '{entry.name}' is broken: {entry.error}")
-        persistence.start_from(self.ctl, entry.path)
+        return self.ctl.read_then(lambda: load_bundle(entry.path),
+                                  lambda bundle: persistence.start_from(self.ctl, bundle, entry.name))
 
     @guarded
     def keep(self) -> None:
