@@ -54,14 +54,15 @@ def score(ds: Dataset, test: list[int], predictions: list[np.ndarray]) -> np.nda
 def run_network(ds, train, test, labels, seconds, width=16, depth=3, patch=ModelConfig.patch_size[0], batch_size=None, seed=0,
                 tta=True, affinity=TrainConfig.affinity_weight, fp32=False,
                 average_decay=TrainConfig.average_decay, scale_jitter=TrainConfig.scale_jitter,
-                deep_supervision=TrainConfig.deep_supervision):
-    """Train for ``seconds``; rows (method, predictions, train s, predict s, steps): the
-    model's prediction as ``frugalseg predict`` makes it ("network": averaged over the four
-    flips unless ``tta`` is false), with ``tta`` the same in one pass ("no flips",
-    ``--no-tta``), and in one pass without the per-image class-share correction ("raw",
-    ``--no-tta --no-prior-correction``)."""
-    tc = TrainConfig(max_seconds=seconds, seed=seed, batch_size=batch_size, affinity_weight=affinity,
-                     mixed_precision=not fp32, average_decay=average_decay, scale_jitter=scale_jitter,
+                deep_supervision=TrainConfig.deep_supervision, steps=None):
+    """Train for ``seconds`` (``steps`` steps instead when given); rows (method, predictions,
+    train s, predict s, steps): the model's prediction as ``frugalseg predict`` makes it
+    ("network": averaged over the four flips unless ``tta`` is false), with ``tta`` the same in
+    one pass ("no flips", ``--no-tta``), and in one pass without the per-image class-share
+    correction ("raw", ``--no-tta --no-prior-correction``)."""
+    tc = TrainConfig(max_seconds=None if steps else seconds, max_steps=steps, seed=seed,
+                     batch_size=batch_size, affinity_weight=affinity, mixed_precision=not fp32,
+                     average_decay=average_decay, scale_jitter=scale_jitter,
                      deep_supervision=tuple(deep_supervision))
     config = ModelConfig(classes=ds.classes, in_channels=ds.images[0].shape[0], width=width,
                          depth=depth, patch_size=(patch, patch))
@@ -148,6 +149,9 @@ def main(argv=None) -> int:
     p.add_argument("--sets", nargs="+", default=list(LOADERS), choices=list(LOADERS))
     p.add_argument("--fractions", nargs="+", type=float, default=[0.01])
     p.add_argument("--seconds", type=float, default=120.0)
+    p.add_argument("--steps", type=int, default=None,
+                   help="train each network this many steps instead of --seconds: A/B runs free of "
+                   "the machine's speed of the moment (seeded CPU runs repeat exactly)")
     p.add_argument("--no-dense", action="store_true", help="skip the dense-label reference")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--depth", type=int, default=3)
@@ -175,12 +179,13 @@ def main(argv=None) -> int:
     net = dict(width=args.width, depth=args.depth, patch=args.patch, batch_size=args.batch_size,
                tta=args.tta, affinity=args.affinity, fp32=args.fp32,
                average_decay=args.average_decay, scale_jitter=args.scale_jitter,
-               deep_supervision=args.deep_supervision)
+               deep_supervision=args.deep_supervision, steps=args.steps)
     rows = []
     device = resolve_device("auto")
     amp = None if args.fp32 else autocast_dtype(device, 2)
     precision = f"mixed precision {str(amp).removeprefix('torch.')}" if amp else "float32"
-    print(f"label efficiency: {args.seconds:.0f} s of training per network on {device} ({precision}), "
+    budget = f"{args.steps} steps" if args.steps else f"{args.seconds:.0f} s"
+    print(f"label efficiency: {budget} of training per network on {device} ({precision}), "
           f"held-out images; network {net}")
     header = f"{'set':<15}{'labels':<8}{'method':<14}{'target Dice':>12}  {'per-class Dice':<44}{'train s':>8}{'steps':>7}{'pred s':>8}{'seed':>5}"
     print(header)
