@@ -12,6 +12,7 @@ from napari_frugalseg.core.config import TrainConfig
 from napari_frugalseg.core.errors import FrugalsegError
 from napari_frugalseg._napari import persistence
 from napari_frugalseg.core.io import read_array
+from napari_frugalseg.core.session import save_session
 
 
 def _train_and_preview(widget, qtbot, train_steps, steps):
@@ -28,7 +29,8 @@ def test_sample_opens_with_its_scribbles_in_use(widget, blobs):
     assert layer.name == "blobs scribbles"  # the sample's own layer, not a new one
     assert {1, 2} <= set(np.unique(layer.data))
     names = [layer.name for layer in widget.viewer.layers]
-    assert names == ["blobs", "blobs scribbles", "blobs prediction", "blobs uncertainty"]
+    # every layer a prediction writes (with flips: their disagreement) exists before any work
+    assert names == ["blobs", "blobs scribbles", "blobs prediction", "blobs uncertainty", "blobs disagreement"]
     assert widget.viewer.layers.selection.active is layer  # ready to paint
 
 
@@ -97,13 +99,25 @@ def test_error_during_training_is_reported_and_napari_stays_usable(widget, qtbot
     qtbot.waitUntil(lambda: widget.ctl.state == "idle", timeout=10000)
 
 
-def test_strokes_are_autosaved_and_survive(widget, qtbot, tmp_path, blobs):
+def test_strokes_are_autosaved_and_survive(widget, qtbot, tmp_path, monkeypatch, blobs):
+    """Each stroke is autosaved, written by a background thread (a large stack takes seconds to
+    write, which napari must not wait for), and the autosave folder reopens as a session."""
+    import threading
+
+    threads = []
+
+    def recorded(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return save_session(*args, **kwargs)
+
+    monkeypatch.setattr(persistence, "save_session", recorded)
     layer = blobs(widget)
     layer.paint((100, 100), 2)
     folder = tmp_path / "home" / "autosave"
     qtbot.waitUntil(lambda: any(folder.glob("*/scribbles/0.tif")), timeout=3000)
     saved = next(folder.glob("*/scribbles/0.tif"))
     qtbot.waitUntil(lambda: np.array_equal(read_array(saved), layer.data), timeout=3000)
+    assert threads and threading.main_thread() not in threads
     # the autosave folder is a session that reopens
     from napari_frugalseg._napari.widgets.main import FrugalsegWidget
 
@@ -515,7 +529,7 @@ def test_renaming_an_image_keeps_its_scribbles_and_its_training(widget, qtbot, p
     qtbot.waitUntil(lambda: ctl.trainer is not None and ctl.trainer.step >= 1, timeout=20000)
     viewer.layers["em"].name = "cells"
     assert [layer.name for layer in viewer.layers] == [
-        "cells", "cells scribbles", "cells prediction", "cells uncertainty"]
+        "cells", "cells scribbles", "cells prediction", "cells uncertainty", "cells disagreement"]
     assert widget.image_combo.currentText() == "cells"
     used = []
     ctl.strokes_used.connect(used.append)
@@ -622,7 +636,8 @@ def test_a_layer_whose_first_axis_holds_channels(widget, qtbot, tmp_path, train_
     assert widget.choose_channels(0) is None  # refused: layers were made for the stack
     assert "delete them to read its first axis as channels" in widget.status.text()
     assert combo.currentData() is None
-    for name in ("two scribbles", "two prediction", "two uncertainty"):
+    assert "'two disagreement' were made for 'two'" in widget.status.text()
+    for name in ("two scribbles", "two prediction", "two uncertainty", "two disagreement"):
         viewer.layers.remove(name)
     widget.choose_channels(0)
     assert combo.currentData() == 0

@@ -110,9 +110,7 @@ class Controller:
             scribbles.metadata.update({L.META: image.name, "role": "scribbles"})
         layer = L.ensure_labels(self.viewer, image, "scribbles", self.colors)
         self.edits.watch(layer)
-        # the overlays exist before any work starts: creating a layer stalls napari briefly
-        L.ensure_labels(self.viewer, image, "prediction", self.colors)
-        overlays.uncertainty_layer(self, image)
+        overlays.make_overlays(self, image)
         self.viewer.layers.selection.active = layer
         self.update_view()
         return layer
@@ -360,15 +358,18 @@ class Controller:
         return True
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Process events until idle, files read included (for scripts and tests); True if
-        idle in time."""
+        """Process events until idle, files read and autosaves written included (for scripts and
+        tests); True if idle in time."""
         from qtpy.QtWidgets import QApplication
 
+        def busy() -> bool:
+            return self.state != TrainState.IDLE or bool(self._readers) or persistence.writing()
+
         end = time.perf_counter() + timeout
-        while (self.state != TrainState.IDLE or self._readers) and time.perf_counter() < end:
+        while busy() and time.perf_counter() < end:
             QApplication.processEvents()
             time.sleep(0.01)
-        return self.state == TrainState.IDLE and not self._readers
+        return not busy()
 
     def _idle(self) -> bool:
         """Whether no work runs; else says so."""

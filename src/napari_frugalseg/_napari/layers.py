@@ -22,6 +22,8 @@ MOVED = " (channels first)"  # the name of a layer with a channel axis moved fir
 SUFFIX = {"scribbles": " scribbles", "prediction": " prediction", "uncertainty": " uncertainty",
           "instances": " instances", "consensus": " consensus", "agreement": " agreement",
           "disagreement": " disagreement", "proposals": " label here next"}
+# our layers of an image's spatial shape that are written in place (made when it is picked)
+IN_PLACE = ("scribbles", "prediction", "uncertainty", "disagreement")
 
 
 def full_resolution(image: Image):
@@ -45,7 +47,7 @@ def set_channels_first(viewer, image: Image, on: bool) -> None:
     no such axis, and once our layers were made for the other reading."""
     if on and (image.rgb or image.ndim < 3):
         raise FrugalsegError(f"layer '{image.name}' has no axis before its planes to read as channels")
-    made = [layer.name for role in ("scribbles", "prediction", "uncertainty")
+    made = [layer.name for role in IN_PLACE
             if (layer := find(viewer, image, role)) is not None]
     if made and on != channels_first(image):
         raise FrugalsegError(

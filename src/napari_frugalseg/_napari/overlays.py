@@ -37,6 +37,21 @@ def uncertainty_layer(ctl: Controller, image: Image, role: str = "uncertainty") 
     return layer
 
 
+def shows_disagreement(ctl: Controller) -> bool:
+    """Whether predictions come with a disagreement map: of flips, or of ensemble members."""
+    return ctl.settings.tta or ctl.settings.ensemble > 1 or len(ctl.models) > 1
+
+
+def make_overlays(ctl: Controller, image: Image) -> None:
+    """Make the layers that previews and predictions of ``image`` are written to, where missing:
+    making a layer stalls napari briefly (~0.2 s on a slow CPU), so it is done when the image is
+    picked, before any work starts."""
+    L.ensure_labels(ctl.viewer, image, "prediction", ctl.colors)
+    uncertainty_layer(ctl, image)
+    if shows_disagreement(ctl):
+        uncertainty_layer(ctl, image, "disagreement")
+
+
 def view_on_screen(image: Image, viewer) -> View:
     """What a preview of ``image`` covers: the current slice's visible field; in napari's 3D
     view, where a stack is shown whole, the slices ``shown_slab`` allows, each whole."""
@@ -115,7 +130,7 @@ def show_prediction(ctl: Controller, result: tuple[str, Prediction, Any] | None)
     image = ctl.viewer.layers[name]
     outputs = [(L.ensure_labels(ctl.viewer, image, "prediction", ctl.colors), pred.classes),
                (uncertainty_layer(ctl, image), pred.uncertainty)]
-    if len(ctl.models) > 1 or ctl.settings.tta:
+    if shows_disagreement(ctl):
         outputs.append((uncertainty_layer(ctl, image, "disagreement"), pred.disagreement))
     # written in place: replacing .data resets the layer, which costs napari more time
     for layer, values in outputs:

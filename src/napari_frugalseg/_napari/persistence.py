@@ -1,21 +1,22 @@
 """Everything the plugin writes or reads: autosave, masks, model bundles, sessions.
 
-All writes are atomic (core.io); they run on the GUI thread because they read layers. What
-is read from disk (a model, a session) is read in a worker (``Controller.read_then``) and
-reaches the layers here, on the GUI thread.
+All writes are atomic (core.io) and read layers on the GUI thread, but for the autosave after
+a stroke, written by a background thread. What is read from disk (a model, a session)
+is read in a worker (``Controller.read_then``) and reaches the layers here, on the GUI thread.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from napari.layers import Image
+from superqt.utils import ensure_main_thread
 
 from ..core.bundle import Bundle, load_bundle, save_bundle
 from ..core.errors import FrugalsegError
@@ -69,30 +70,53 @@ def _session(ctl: Controller) -> Session:
     return Session(items, classes, {k: getattr(ctl.settings, k) for k in kept})
 
 
-@contextmanager
-def _autosaving(ctl: Controller, what: str):
+def _autosave_failed(ctl: Controller, what: str, exc: OSError) -> None:
     """An autosave the system refuses (disk full, no permission) is said, not raised: the work
     is still in napari, and the user can save it elsewhere."""
-    try:
-        yield
-    except OSError as exc:
-        ctl.fail(FrugalsegError(f"autosave of the {what} failed ({FrugalsegError.from_os(exc)}); "
-                                "they are still in napari: save the session into another folder"))
+    ctl.fail(FrugalsegError(f"autosave of the {what} failed ({FrugalsegError.from_os(exc)}); "
+                            "they are still in napari: save the session into another folder"))
+
+
+# Autosaves after strokes are written by one thread, in the order of the strokes: writing a
+# large stack's scribbles takes seconds, which napari's event loop must not wait for.
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frugalseg-autosave")
+_writing: set[Future] = set()
+
+
+def writing() -> bool:
+    """Whether autosaves of strokes are still being written."""
+    return bool(_writing)
 
 
 def autosave(ctl: Controller, image: Image) -> None:
-    """After a stroke: that image's scribbles (and the session index) to the session folder."""
+    """After a stroke: that image's scribbles (and the session index) to the session folder,
+    written in the background from the layer's array (a stroke made while it is read is written
+    again by the autosave that stroke triggers, queued after this one)."""
     session = _session(ctl)
     names = [im.name for im in session.images]
-    if image.name in names:
-        with _autosaving(ctl, "scribbles"):
-            save_session(session_folder(ctl), session, only=names.index(image.name))
+    if image.name not in names:
+        return
+    future = _WRITER.submit(save_session, session_folder(ctl), session, names.index(image.name))
+    _writing.add(future)
+    future.add_done_callback(lambda f: _autosaved(ctl, f))
+
+
+@ensure_main_thread
+def _autosaved(ctl: Controller, future: Future) -> None:
+    _writing.discard(future)
+    error = future.exception()
+    if isinstance(error, OSError):
+        _autosave_failed(ctl, "scribbles", error)
+    elif error is not None:
+        ctl.fail(error)
 
 
 def autosave_model(ctl: Controller) -> None:
     if ctl.settings.autosave and ctl.model is not None:
-        with _autosaving(ctl, "model"):
+        try:
             save_bundle(Session.model_dir(session_folder(ctl)), ctl.models, ctl.config, None, ctl.history)
+        except OSError as exc:
+            _autosave_failed(ctl, "model", exc)
 
 
 def model_info(ctl: Controller) -> dict:

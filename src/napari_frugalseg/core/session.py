@@ -58,7 +58,8 @@ def scribbles_path(folder: str | os.PathLike, index: int) -> Path:
 
 def save_scribbles(folder: str | os.PathLike, index: int, scribbles: np.ndarray) -> Path:
     """Autosave one image's scribbles (atomic)."""
-    return write_tiff(scribbles_path(folder, index), np.asarray(scribbles).astype(np.uint8))  # K <= 255
+    values = np.asarray(scribbles).astype(np.uint8, copy=False)  # K <= 255
+    return write_tiff(scribbles_path(folder, index), values)
 
 
 def save_session(folder: str | os.PathLike, session: Session, only: int | None = None) -> Path:
