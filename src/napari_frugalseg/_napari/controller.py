@@ -386,7 +386,10 @@ class Controller:
         show_info(text)
 
     def fail(self, exc: BaseException) -> None:
-        """A clear message instead of a traceback; napari stays usable."""
+        """A clear message instead of a traceback; napari stays usable. A write or read the system
+        refused (disk full, no permission, no such file) is said as one naming the file."""
+        if isinstance(exc, OSError):
+            exc = FrugalsegError.from_os(exc)
         if isinstance(exc, FrugalsegError):
             text = str(exc)
             show_warning(text)

@@ -68,19 +68,18 @@ def read_in_background(read: Callable[[], Any], apply: Callable[[Any], None],
                        fail: Callable[[BaseException], None], done: Callable[[Any], None]):
     """Run ``read()`` (files only, never a layer) in a thread and return its worker; then, on
     the GUI thread, ``done(worker)`` and ``apply(what read returned)``. A failure of either goes
-    to ``fail``, an OSError as a FrugalsegError that names the file."""
+    to ``fail``."""
     worker = create_worker(read, _ignore_errors=True)
 
     def finish(result: Any = None, error: BaseException | None = None) -> None:
         done(worker)
-        try:
-            if error is not None:
-                raise error
-            apply(result)
-        except OSError as exc:
-            fail(FrugalsegError.from_os(exc))
-        except Exception as exc:  # said, as a failure of work in a worker is
-            fail(exc)
+        if error is None:
+            try:
+                apply(result)
+            except Exception as exc:  # said, as a failure of work in a worker is
+                error = exc
+        if error is not None:
+            fail(error)
 
     worker.returned.connect(finish)
     worker.errored.connect(lambda exc: finish(error=exc))

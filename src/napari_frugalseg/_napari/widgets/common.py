@@ -17,10 +17,8 @@ def guarded(method):
     def wrapper(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
-        except FrugalsegError as exc:
+        except (FrugalsegError, OSError) as exc:  # said by ctl.fail
             self.ctl.fail(exc)
-        except OSError as exc:
-            self.ctl.fail(FrugalsegError.from_os(exc))
         return None
 
     return wrapper
