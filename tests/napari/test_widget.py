@@ -130,6 +130,39 @@ def test_strokes_are_autosaved_and_survive(widget, qtbot, tmp_path, monkeypatch,
         other.viewer.close()
 
 
+def test_a_lazy_stack_without_a_file_is_read_by_the_autosave_writer_once(widget, qtbot, tmp_path):
+    """A dask stack that came from no file (a script's, another plugin's) is saved with the
+    session as pixels; napari reads the slice it shows, but the whole stack is read by the
+    autosave writer, not on the GUI thread at every stroke, and only once per session folder."""
+    import threading
+
+    import dask
+    import dask.array as da
+
+    stack = np.random.default_rng(0).random((6, 64, 64), dtype=np.float32)
+    reads = []
+
+    def block(b, block_info=None):
+        reads.append((threading.current_thread(), block_info[0]["chunk-location"][0]))
+        return b
+
+    lazy = da.from_array(stack, chunks=(1, 64, 64)).map_blocks(block, dtype=stack.dtype)
+    folder = tmp_path / "home" / "autosave"
+    with dask.config.set(scheduler="synchronous"):  # blocks are read by the thread that asks
+        widget.viewer.add_image(lazy, name="lazy")
+        widget.image_combo.setCurrentText("lazy")
+        layer = widget.pick_image()
+        for stroke in range(2):
+            layer.paint((0, 30, 30 + 10 * stroke), 1)
+            qtbot.waitUntil(lambda: any(folder.glob("*/scribbles/0.tif")), timeout=3000)
+            assert widget.ctl.wait_idle()
+    on_gui = {z for thread, z in reads if thread is threading.main_thread()}
+    assert len(on_gui) < stack.shape[0]  # the shown slice(s), not the stack
+    assert np.array_equal(read_array(next(folder.glob("*/images/0.tif"))), stack)
+    by_writer = [z for thread, z in reads if thread.name.startswith("frugalseg-autosave")]
+    assert sorted(by_writer) == list(range(stack.shape[0]))  # once, at the first stroke
+
+
 def test_a_failed_autosave_is_said_and_the_strokes_stay(widget, qtbot, monkeypatch, tmp_path, blobs):
     """The disk refusing an autosave (full, read-only) after a stroke: a message saying so and
     what to do, the stroke kept in its layer, no traceback; Save session the same."""

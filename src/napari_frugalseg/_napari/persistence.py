@@ -57,7 +57,9 @@ def _session(ctl: Controller) -> Session:
         if layer is None:
             continue
         source = L.source(image)
-        data = None if source else np.asarray(L.full_resolution(image))
+        # pixels without a file, as the layer holds them: a lazy (dask) array is read only
+        # where they are written, once per session folder, by the writer (not on the GUI thread)
+        data = None if source else L.full_resolution(image)
         axis = None  # the axis of the file's pixels (or of those saved) that holds channels
         if L.channels_first(image):
             axis = image.metadata.get(L.MOVED_AXIS, 0) if source else 0

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import FrugalsegError
 from .io import read_array, write_json, write_tiff
@@ -31,7 +32,7 @@ class SessionImage:
     name: str
     scribbles: np.ndarray
     source: str | None = None  # file the image was opened from
-    data: np.ndarray | None = None  # the pixels, when there is no file
+    data: ArrayLike | None = None  # the pixels, when there is no file (a lazy array is read when written)
     rgb: bool = False
     # the axis of the pixels (of ``source``, else ``data``) that holds channels, moved first in
     # the layer; None: none (grey or RGB)
