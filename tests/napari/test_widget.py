@@ -186,10 +186,15 @@ def test_a_failed_autosave_is_said_and_the_strokes_stay(widget, qtbot, monkeypat
 
 def test_class_table_drives_layer_colours(widget, blobs):
     layer = blobs(widget)
+    prediction = widget.viewer.layers["blobs prediction"]
+    kept = layer.colormap, prediction.colormap
+    widget.pick_image()  # unchanged colours are not set again (a new colormap costs a redraw)
+    assert layer.colormap is kept[0] and prediction.colormap is kept[1]
     widget.classes.add_class()
     assert [c.name for c in widget.ctl.classes][-1] == "class 3"
     widget.classes.set_color(2, "#00ff00")
-    assert np.allclose(layer.colormap.map(np.array([3]))[0][:3], (0, 1, 0))
+    for labels in (layer, prediction):
+        assert np.allclose(labels.colormap.map(np.array([3]))[0][:3], (0, 1, 0))
     widget.classes.remove_class()
     assert len(widget.ctl.classes) == 2
     assert widget.accept_class.count() == 3  # "all classes" + 2

@@ -151,7 +151,7 @@ class Controller:
         coloured = ("scribbles", "prediction", "consensus")
         for layer in self.viewer.layers:
             if isinstance(layer, Labels) and layer.metadata.get("role") in coloured:
-                layer.colormap = L.colormap(self.colors)
+                L.set_colors(layer, self.colors)
         self.classes_changed.emit()
 
     def update_view(self) -> None:

@@ -130,7 +130,7 @@ def merge_annotators(
     else:
         consensus.data = data
     consensus.metadata[AGREEMENT] = result.agreement
-    consensus.colormap = L.colormap(ctl.colors)
+    L.set_colors(consensus, ctl.colors)
     agreement = L.find(ctl.viewer, image, "agreement")
     if agreement is None:
         L.add_image_overlay(ctl.viewer, image, "agreement", result.agreement,

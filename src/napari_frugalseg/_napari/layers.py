@@ -18,6 +18,7 @@ META = "frugalseg_image"  # metadata key linking our layers to their image layer
 CHANNELS_FIRST = "frugalseg_channels_first"  # image metadata: its first axis holds channels
 MOVED_AXIS = "frugalseg_moved_axis"  # image metadata: the axis of its source we moved first
 SOURCE = "frugalseg_source"  # image metadata: the file its pixels come from
+COLORS = "frugalseg_colors"  # labels metadata: the class colours it was last given
 MOVED = " (channels first)"  # the name of a layer with a channel axis moved first: its image's + this
 SUFFIX = {"scribbles": " scribbles", "prediction": " prediction", "uncertainty": " uncertainty",
           "instances": " instances", "consensus": " consensus", "agreement": " agreement",
@@ -191,6 +192,14 @@ def colormap(colors: Sequence[str]) -> DirectLabelColormap:
     return DirectLabelColormap(color_dict=mapping)
 
 
+def set_colors(layer: Labels, colors: Sequence[str]) -> None:
+    """Give ``layer`` the class colours unless it has them already: a new colormap costs napari
+    a shader rebuild and a redraw (~20 ms; it was set at every prediction shown)."""
+    if layer.metadata.get(COLORS) != list(colors):
+        layer.colormap = colormap(colors)
+        layer.metadata[COLORS] = list(colors)
+
+
 def find(viewer, image: Image, role: str):
     """Our layer of ``role`` for this image: by metadata link, else by conventional name."""
     name = image.name + SUFFIX[role]
@@ -242,7 +251,7 @@ def ensure_labels(viewer, image: Image, role: str, colors: Sequence[str]) -> Lab
         raise FrugalsegError(f"layer '{layer.name}' should be a Labels layer for {role}")
     check_shape(image, layer)
     layer.metadata.update({META: image.name, "role": role})
-    layer.colormap = colormap(colors)
+    set_colors(layer, colors)
     return layer
 
 
