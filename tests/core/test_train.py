@@ -69,6 +69,25 @@ def test_stop_request_ends_at_the_next_step(blobs):
     assert steps == [1, 2, 3]
 
 
+
+def test_a_stop_asked_during_a_step_ends_the_run_without_validating_or_previewing(blobs, monkeypatch):
+    """Stop during step 10, where a validation and a preview are due: the run ends after that
+    step without either (a 3D net on a CPU took 1-2 s for each while the user waited)."""
+    t = _trainer(blobs, steps=1000)  # validation every 10 steps
+    validated, previews = [], []
+    monkeypatch.setattr(t, "validate", lambda: validated.append(t.step) or 0.5)
+    t.preview_fn, t.preview_every = lambda predictor: previews.append(t.step), 0.0
+    step = t._train_step
+
+    def stopped_during(lr):
+        if t.step == 9:  # the 10th step
+            t.request_stop()
+        return step(lr)
+
+    monkeypatch.setattr(t, "_train_step", stopped_during)
+    assert [p.step for p in t.run()] == list(range(1, 11))
+    assert validated == [] and previews == list(range(1, 10))
+
 def test_new_strokes_are_picked_up_without_restart(blobs):
     image, scribbles, _ = blobs
     t = _trainer(blobs, steps=1000, val_fraction=0.0)
