@@ -69,7 +69,6 @@ def test_stop_request_ends_at_the_next_step(blobs):
     assert steps == [1, 2, 3]
 
 
-
 def test_a_stop_asked_during_a_step_ends_the_run_without_validating_or_previewing(blobs, monkeypatch):
     """Stop during step 10, where a validation and a preview are due: the run ends after that
     step without either (a 3D net on a CPU took 1-2 s for each while the user waited)."""
@@ -87,6 +86,7 @@ def test_a_stop_asked_during_a_step_ends_the_run_without_validating_or_previewin
     monkeypatch.setattr(t, "_train_step", stopped_during)
     assert [p.step for p in t.run()] == list(range(1, 11))
     assert validated == [] and previews == list(range(1, 10))
+
 
 def test_new_strokes_are_picked_up_without_restart(blobs):
     image, scribbles, _ = blobs
