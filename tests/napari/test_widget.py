@@ -464,16 +464,19 @@ def test_class_share_correction_can_be_turned_off(widget, qtbot, tmp_path):
     assert np.array_equal(predicted(), raw)
 
 
-def test_scale_jitter_box_reaches_the_training(widget, qtbot, blobs):
-    from napari_frugalseg.core.config import SCALE_JITTER
+def test_scale_jitter_and_edge_boxes_reach_the_training(widget, qtbot, blobs):
+    from napari_frugalseg.core.config import EDGE_AFFINITY, SCALE_JITTER, TrainConfig
 
     blobs(widget)
     assert not widget.sizes_vary.isChecked()  # off unless asked: it costs on one-pixel-size images
+    assert not widget.follow_edges.isChecked()  # off unless asked: it costs on skeleton strokes
     widget.sizes_vary.setChecked(True)
+    widget.follow_edges.setChecked(True)
     assert widget.train(seconds=30)
     qtbot.waitUntil(lambda: widget.ctl.trainer is not None and widget.ctl.trainer.step >= 2, timeout=10000)
     trainer = widget.ctl.trainer
     assert trainer.train_config.scale_jitter == SCALE_JITTER
+    assert trainer.train_config.affinity_weight == EDGE_AFFINITY != TrainConfig.affinity_weight
     running = [t for t in trainer.trainers if t.step]
     assert running and all(t.sampler.scale_jitter == SCALE_JITTER for t in running)
     widget.ctl.stop()
@@ -482,19 +485,22 @@ def test_scale_jitter_box_reaches_the_training(widget, qtbot, blobs):
 
 def test_training_choices_survive_a_session(widget, tmp_path, blobs):
     from napari_frugalseg._napari.widgets.main import FrugalsegWidget
-    from napari_frugalseg.core.config import SCALE_JITTER
+    from napari_frugalseg.core.config import EDGE_AFFINITY, SCALE_JITTER
 
     blobs(widget)
     widget.sizes_vary.setChecked(True)
+    widget.follow_edges.setChecked(True)
     widget.imperfect.robust.setChecked(True)
     widget.ndim_combo.setCurrentIndex(1)  # 3D
     widget.files.save_session(tmp_path / "s")
     other = FrugalsegWidget(widget.viewer.__class__(show=False))
     try:
         assert not other.sizes_vary.isChecked() and not other.imperfect.robust.isChecked()
+        assert not other.follow_edges.isChecked()
         other.files.open_session(tmp_path / "s")
         assert other.ctl.wait_idle()
         assert other.sizes_vary.isChecked() and other.imperfect.robust.isChecked()
+        assert other.follow_edges.isChecked() and other.ctl.settings.affinity_weight == EDGE_AFFINITY
         assert other.ndim_combo.currentIndex() == 1 and other.ctl.settings.ndim == 3
         assert other.ctl.settings.scale_jitter == SCALE_JITTER and other.ctl.settings.robust_q > 0
     finally:

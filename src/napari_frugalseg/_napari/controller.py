@@ -203,8 +203,8 @@ class Controller:
         names, images, labels, weights = training_inputs.gather(self, sets)
         check_training_labels(labels, [f"layer '{n}{L.SUFFIX['scribbles']}'" for n in names])
         config = training_inputs.model_config(self, images)
-        tc = TrainConfig(max_seconds=seconds, device=self.settings.device, val_every=10,
-                         robust_q=self.settings.robust_q, scale_jitter=self.settings.scale_jitter)
+        chosen = ("device", "robust_q", "scale_jitter", "affinity_weight")  # by the user
+        tc = TrainConfig(max_seconds=seconds, val_every=10, **{k: getattr(self.settings, k) for k in chosen})
         models = list(self.models)
         same_head = self.config is not None and self.config.n_classes == config.n_classes
         if models and self.history and same_head:  # trained here before, on these classes

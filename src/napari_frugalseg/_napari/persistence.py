@@ -68,7 +68,7 @@ def _session(ctl: Controller) -> Session:
         items.append(SessionImage(image.name, np.asarray(layer.data), source, data, image.rgb,
                                   axis, complete, regions))
     classes = [{"name": c.name, "color": c.color} for c in ctl.classes]
-    kept = ("ndim", "patch_size", "robust_q", "scale_jitter")  # how this project trains
+    kept = ("ndim", "patch_size", "robust_q", "scale_jitter", "affinity_weight")  # how this project trains
     return Session(items, classes, {k: getattr(ctl.settings, k) for k in kept})
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..core.config import TrainConfig
+
 PLUGIN = "napari-frugalseg"
 
 
@@ -20,6 +22,7 @@ class Settings:
     ndim: int = 2  # 3 = a 3D model for stacks
     robust_q: float = 0.0  # > 0: noise-robust loss (generalized cross-entropy alone)
     scale_jitter: float = 0.0  # > 0: also train on zoomed patches (TrainConfig.scale_jitter)
+    affinity_weight: float = TrainConfig.affinity_weight  # the edge term's weight
     ensemble: int = 1  # members trained together (one shared time budget)
     tta: bool = True  # predict all averages over test-time flips (as frugalseg predict)
     prior_correction: bool = True  # re-weight predictions to each image's class shares

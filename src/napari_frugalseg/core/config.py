@@ -76,6 +76,9 @@ class ModelConfig:
 SCALE_JITTER = 0.3
 # q of the noise-robust loss where masks are noisy (README, Imperfect-label benchmarks)
 ROBUST_Q = 0.7
+# weight of the edge term where hand-drawn strokes should spread to the image's edges (README,
+# Real scribbles: it lifted the blobs' hand-drawn strokes, cost on skeleton strokes of EM)
+EDGE_AFFINITY = 1.0
 
 # default patches per training step: 32 of 64 x 64 px for a 2D model, 8 of 16 x 48 x 48 in 3D
 BATCH_SIZE = {2: 32, 3: 8}

@@ -12,11 +12,12 @@ from qtpy.QtWidgets import (
     QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
-from ...core.config import SCALE_JITTER
+from ...core.config import EDGE_AFFINITY, SCALE_JITTER
 from ...core.errors import FrugalsegError
 from .. import editing
 from .. import layers as L
 from ..controller import Controller
+from ..settings import Settings
 from ..state import TrainState
 from .class_table import ClassTable
 from .files import FilesBox
@@ -90,6 +91,7 @@ class FrugalsegWidget(QWidget):
         self.auto_continue.setChecked(s.auto_continue)
         self.uncertainty_check = QCheckBox("show uncertainty")
         self.sizes_vary = QCheckBox("images differ in magnification (scale jitter)")
+        self.follow_edges = QCheckBox("spread strokes to the image's edges (hand-drawn strokes)")
         form.addRow("model", self.ndim_combo)
         form.addRow("time budget", self.seconds)
         form.addRow(row(self.train_button, self.stop_button))
@@ -98,6 +100,7 @@ class FrugalsegWidget(QWidget):
         form.addRow(self.device_label)
         form.addRow(self.auto_continue)
         form.addRow(self.sizes_vary)
+        form.addRow(self.follow_edges)
         form.addRow(self.uncertainty_check)
         form.addRow(self.status)
         return box
@@ -146,6 +149,8 @@ class FrugalsegWidget(QWidget):
             lambda on: ctl.change_settings(auto_continue=on))
         self.sizes_vary.toggled.connect(
             lambda on: ctl.change_settings(scale_jitter=SCALE_JITTER if on else 0.0))
+        self.follow_edges.toggled.connect(
+            lambda on: ctl.change_settings(affinity_weight=EDGE_AFFINITY if on else Settings.affinity_weight))
         self.uncertainty_check.toggled.connect(self._toggle_uncertainty)
         self.train_button.clicked.connect(self.train)
         self.stop_button.clicked.connect(ctl.stop)
@@ -183,6 +188,7 @@ class FrugalsegWidget(QWidget):
         s = self.ctl.settings
         self.ndim_combo.setCurrentIndex(s.ndim - 2)
         self.sizes_vary.setChecked(s.scale_jitter > 0)
+        self.follow_edges.setChecked(s.affinity_weight >= EDGE_AFFINITY)
         self.imperfect.robust.setChecked(s.robust_q > 0)
 
     # -- model to view ---------------------------------------------------------------------
