@@ -9,9 +9,12 @@ uncertain images) or squares at random places until as many stroke pixels are dr
 each square the strokes are drawn from the true mask the same way (skeleton pieces of each
 class present, ``--density`` of the square's pixels). After each round the mean per-class
 Dice on the held-out images is reported, averaged over seeds; both annotators share the
-first training run of each seed. Run from the repository root:
+first training run of each seed. ``--guide errors`` puts an oracle in the proposals' place,
+squares ranked by where the model is truly wrong, to show how much placement can win at all.
+Run from the repository root:
 
     python benchmarks/label_here_next.py --sets dsb2018 drosophila_vnc --start 0.001 --seeds 0 1
+    python benchmarks/label_here_next.py --sets drosophila_vnc --start 0.001 --guide errors
 """
 
 from __future__ import annotations
@@ -53,13 +56,31 @@ def proposed(trainer, ds, train_ids, labels, n, size, rng) -> list[tuple[int, Pr
     """The most uncertain square not yet labelled of each image, for the ``n`` images whose
     square is most uncertain (as a user would go through the images of a project, pressing
     *Suggest where to label* on each); with fewer images than ``n`` the images take turns."""
+    def doubt(j, i):
+        return run_to_end(predict_image(trainer.model, trainer.config, ds.images[i], uncertainty=True)).uncertainty
+
+    return ranked(ds, train_ids, labels, n, size, doubt)
+
+
+def ranked(ds, train_ids, labels, n, size, score_map) -> list[tuple[int, Proposal]]:
+    """The ``n`` squares of highest mean ``score_map(j, i)``, one per image in turn."""
     found = []
     for j, i in enumerate(train_ids):
-        pred = run_to_end(predict_image(trainer.model, trainer.config, ds.images[i], uncertainty=True))
-        found.append([(j, p) for p in propose(pred.uncertainty, n, size, labelled=labels[j] > 0)])
+        found.append([(j, p) for p in propose(score_map(j, i), n, size, labelled=labels[j] > 0)])
     found.sort(key=lambda squares: -squares[0][1].score if squares else np.inf)
     turns = [squares[k] for k in range(n) for squares in found if k < len(squares)]
     return turns[:n]
+
+
+def true_errors(trainer, ds, train_ids, labels, n, size, rng) -> list[tuple[int, Proposal]]:
+    """An oracle, for scale (``--guide errors``): the squares where the model's prediction is
+    most often wrong against the truth, chosen as ``proposed`` chooses by uncertainty; what
+    any proposal could gain by finding exactly where the model errs."""
+    def wrong(j, i):
+        pred = run_to_end(predict_image(trainer.model, trainer.config, ds.images[i]))
+        return (pred.classes != ds.labels[i]).astype(np.float32)
+
+    return ranked(ds, train_ids, labels, n, size, wrong)
 
 
 def random_squares(trainer, ds, train_ids, labels, n, size, rng) -> Iterator[tuple[int, Proposal]]:
@@ -102,11 +123,15 @@ def main(argv=None) -> int:
     p.add_argument("--density", type=float, default=0.05, help="stroke pixels per square pixel")
     p.add_argument("--first-seconds", type=float, default=60.0)
     p.add_argument("--seconds", type=float, default=30.0, help="training per round")
+    p.add_argument("--guide", choices=["uncertainty", "errors"], default="uncertainty",
+                   help="rank squares by the model's uncertainty (frugalseg's proposals) or by its "
+                        "true errors (an oracle that knows the truth, for scale)")
     p.add_argument("--full-lr", dest="continued", action="store_false",
                    help="rounds at the first run's learning rate, not TrainConfig.continued()'s")
     args = p.parse_args(argv)
 
-    strategies = {"proposed": proposed, "random": random_squares}
+    guided = {"uncertainty": ("proposed", proposed), "errors": ("errors", true_errors)}[args.guide]
+    strategies = dict([guided, ("random", random_squares)])
     print(f"label here next: {args.rounds} rounds of {args.squares} squares of {args.size} px, "
           f"{args.first_seconds:.0f} s first training + {args.seconds:.0f} s per round; seeds {args.seeds}")
     final = {}
@@ -133,7 +158,7 @@ def main(argv=None) -> int:
                 for r in range(1, args.rounds + 1):
                     squares = pick(trainer, ds, train_ids, labels, args.squares, args.size, rng)
                     # the random annotator draws as many stroke pixels as the guided one did
-                    limit = None if strategy == "proposed" else budget[r]
+                    limit = None if strategy != "random" else budget[r]
                     budget[r] = add_strokes(labels, ds, train_ids, squares, args.density, seed * 100 + r, limit)
                     pixels[strategy][si] += budget[r]
                     for j, lab in enumerate(labels):
@@ -146,15 +171,15 @@ def main(argv=None) -> int:
                       + f"  (+{int(pixels[strategy][si])} stroke px)", flush=True)
         print(f"\n{name}: mean over seeds {args.seeds}")
         print(f"{'round':<10}" + "".join(f"{s:>12}" for s in strategies) + f"{'difference':>12}"
-              + f"{'raw: proposed':>15}{'random':>8}{'difference':>12}")
+              + f"{'raw: ' + guided[0]:>15}{'random':>8}{'difference':>12}")
         for r in range(args.rounds + 1):
             row = [curves[s][:, r, 0].mean() for s in strategies]
             raw = [curves[s][:, r, 1].mean() for s in strategies]
             print(f"{r:<10}" + "".join(f"{v:>12.3f}" for v in row) + f"{row[0] - row[1]:>+12.3f}"
                   + f"{raw[0]:>15.3f}{raw[1]:>8.3f}{raw[0] - raw[1]:>+12.3f}")
         print(f"{'stroke px':<10}" + "".join(f"{pixels[s].mean():>12.0f}" for s in strategies))
-        final[name] = curves["proposed"][:, -1, 0].mean() - curves["random"][:, -1, 0].mean()
-    print("\nafter the last round, proposed - random: "
+        final[name] = curves[guided[0]][:, -1, 0].mean() - curves["random"][:, -1, 0].mean()
+    print(f"\nafter the last round, {guided[0]} - random: "
           + ", ".join(f"{k} {v:+.3f}" for k, v in final.items()))
     return 0
 
