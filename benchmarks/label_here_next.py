@@ -56,17 +56,17 @@ def proposed(trainer, ds, train_ids, labels, n, size, rng) -> list[tuple[int, Pr
     """The most uncertain square not yet labelled of each image, for the ``n`` images whose
     square is most uncertain (as a user would go through the images of a project, pressing
     *Suggest where to label* on each); with fewer images than ``n`` the images take turns."""
-    def doubt(j, i):
+    def doubt(i):
         return run_to_end(predict_image(trainer.model, trainer.config, ds.images[i], uncertainty=True)).uncertainty
 
     return ranked(ds, train_ids, labels, n, size, doubt)
 
 
 def ranked(ds, train_ids, labels, n, size, score_map) -> list[tuple[int, Proposal]]:
-    """The ``n`` squares of highest mean ``score_map(j, i)``, one per image in turn."""
+    """The ``n`` squares of highest mean ``score_map(image index)``, one per image in turn."""
     found = []
     for j, i in enumerate(train_ids):
-        found.append([(j, p) for p in propose(score_map(j, i), n, size, labelled=labels[j] > 0)])
+        found.append([(j, p) for p in propose(score_map(i), n, size, labelled=labels[j] > 0)])
     found.sort(key=lambda squares: -squares[0][1].score if squares else np.inf)
     turns = [squares[k] for k in range(n) for squares in found if k < len(squares)]
     return turns[:n]
@@ -76,7 +76,7 @@ def true_errors(trainer, ds, train_ids, labels, n, size, rng) -> list[tuple[int,
     """An oracle, for scale (``--guide errors``): the squares where the model's prediction is
     most often wrong against the truth, chosen as ``proposed`` chooses by uncertainty; what
     any proposal could gain by finding exactly where the model errs."""
-    def wrong(j, i):
+    def wrong(i):
         pred = run_to_end(predict_image(trainer.model, trainer.config, ds.images[i]))
         return (pred.classes != ds.labels[i]).astype(np.float32)
 
@@ -158,7 +158,7 @@ def main(argv=None) -> int:
                 for r in range(1, args.rounds + 1):
                     squares = pick(trainer, ds, train_ids, labels, args.squares, args.size, rng)
                     # the random annotator draws as many stroke pixels as the guided one did
-                    limit = None if strategy != "random" else budget[r]
+                    limit = budget[r] if strategy == "random" else None
                     budget[r] = add_strokes(labels, ds, train_ids, squares, args.density, seed * 100 + r, limit)
                     pixels[strategy][si] += budget[r]
                     for j, lab in enumerate(labels):
