@@ -59,10 +59,10 @@ def proposed(trainer, ds, train_ids, labels, n, size, rng) -> list[tuple[int, Pr
     def doubt(i):
         return run_to_end(predict_image(trainer.model, trainer.config, ds.images[i], uncertainty=True)).uncertainty
 
-    return ranked(ds, train_ids, labels, n, size, doubt)
+    return ranked(train_ids, labels, n, size, doubt)
 
 
-def ranked(ds, train_ids, labels, n, size, score_map) -> list[tuple[int, Proposal]]:
+def ranked(train_ids, labels, n, size, score_map) -> list[tuple[int, Proposal]]:
     """The ``n`` squares of highest mean ``score_map(image index)``, one per image in turn."""
     found = []
     for j, i in enumerate(train_ids):
@@ -80,7 +80,7 @@ def true_errors(trainer, ds, train_ids, labels, n, size, rng) -> list[tuple[int,
         pred = run_to_end(predict_image(trainer.model, trainer.config, ds.images[i]))
         return (pred.classes != ds.labels[i]).astype(np.float32)
 
-    return ranked(ds, train_ids, labels, n, size, wrong)
+    return ranked(train_ids, labels, n, size, wrong)
 
 
 def random_squares(trainer, ds, train_ids, labels, n, size, rng) -> Iterator[tuple[int, Proposal]]:
@@ -130,8 +130,8 @@ def main(argv=None) -> int:
                    help="rounds at the first run's learning rate, not TrainConfig.continued()'s")
     args = p.parse_args(argv)
 
-    guided = {"uncertainty": ("proposed", proposed), "errors": ("errors", true_errors)}[args.guide]
-    strategies = dict([guided, ("random", random_squares)])
+    guide, pick_guided = {"uncertainty": ("proposed", proposed), "errors": ("errors", true_errors)}[args.guide]
+    strategies = {guide: pick_guided, "random": random_squares}
     print(f"label here next: {args.rounds} rounds of {args.squares} squares of {args.size} px, "
           f"{args.first_seconds:.0f} s first training + {args.seconds:.0f} s per round; seeds {args.seeds}")
     final = {}
@@ -171,15 +171,15 @@ def main(argv=None) -> int:
                       + f"  (+{int(pixels[strategy][si])} stroke px)", flush=True)
         print(f"\n{name}: mean over seeds {args.seeds}")
         print(f"{'round':<10}" + "".join(f"{s:>12}" for s in strategies) + f"{'difference':>12}"
-              + f"{'raw: ' + guided[0]:>15}{'random':>8}{'difference':>12}")
+              + f"{'raw: ' + guide:>15}{'random':>8}{'difference':>12}")
         for r in range(args.rounds + 1):
             row = [curves[s][:, r, 0].mean() for s in strategies]
             raw = [curves[s][:, r, 1].mean() for s in strategies]
             print(f"{r:<10}" + "".join(f"{v:>12.3f}" for v in row) + f"{row[0] - row[1]:>+12.3f}"
                   + f"{raw[0]:>15.3f}{raw[1]:>8.3f}{raw[0] - raw[1]:>+12.3f}")
         print(f"{'stroke px':<10}" + "".join(f"{pixels[s].mean():>12.0f}" for s in strategies))
-        final[name] = curves[guided[0]][:, -1, 0].mean() - curves["random"][:, -1, 0].mean()
-    print(f"\nafter the last round, {guided[0]} - random: "
+        final[name] = curves[guide][:, -1, 0].mean() - curves["random"][:, -1, 0].mean()
+    print(f"\nafter the last round, {guide} - random: "
           + ", ".join(f"{k} {v:+.3f}" for k, v in final.items()))
     return 0
 
